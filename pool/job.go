@@ -1,0 +1,194 @@
+package pool
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/lambdaflow/lambdaflow/internal/timestamp"
+)
+
+// State is the lifecycle state of a job.
+type State string
+
+// Job states. QUEUED, BLOCKED, RUNNING and CANCELLING are active; the other
+// three are final and never change again.
+const (
+	StateQueued     State = "QUEUED"     // waiting for a slot
+	StateBlocked    State = "BLOCKED"    // waiting because its lock is held
+	StateRunning    State = "RUNNING"    // holds a slot and its lock
+	StateCancelling State = "CANCELLING" // stop requested, blocks winding down
+	StateCompleted  State = "COMPLETED"
+	StateFailed     State = "FAILED"
+	StateCancelled  State = "CANCELLED"
+)
+
+// Final reports whether s is a state a job never leaves.
+func (s State) Final() bool {
+	return s == StateCompleted || s == StateFailed || s == StateCancelled
+}
+
+// Waiting reports whether s is QUEUED or BLOCKED.
+func (s State) Waiting() bool {
+	return s == StateQueued || s == StateBlocked
+}
+
+// BlockState is the state of one block run inside a job.
+type BlockState string
+
+// Block run states.
+const (
+	BlockPending   BlockState = "PENDING"
+	BlockRunning   BlockState = "RUNNING"
+	BlockCompleted BlockState = "COMPLETED"
+	BlockFailed    BlockState = "FAILED"
+	BlockSkipped   BlockState = "SKIPPED"
+	BlockCancelled BlockState = "CANCELLED"
+)
+
+// Kind says how a job was requested.
+type Kind string
+
+// Job kinds.
+const (
+	KindExecute Kind = "execute" // the project itself
+	KindLambda  Kind = "lambda"  // an ephemeral instance of the project
+)
+
+// Wait reasons for a job that has not started.
+const (
+	ReasonSlot        = "SLOT"         // every slot is taken
+	ReasonProjectLock = "PROJECT_LOCK" // an earlier job of the same lock
+)
+
+// Error types of a failed or cancelled job.
+const (
+	ErrorBlockFailed = "BLOCK_FAILED" // a block returned an error
+	ErrorTimeout     = "TIMEOUT"      // the job ran past its timeout
+	ErrorInterrupted = "INTERRUPTED"  // the process died twice while it ran
+	ErrorCancelled   = "CANCELLED"    // stopped on request
+	ErrorInternal    = "INTERNAL"     // a panic or a storage failure
+)
+
+// Job is one run of a project, as stored and as the API shows it.
+type Job struct {
+	// ID is a UUIDv7 string.
+	ID string `json:"id"`
+	// Project is the name of the project the job runs.
+	Project string `json:"project"`
+	// Instance is the ephemeral instance id of a lambda job, else null.
+	Instance *string `json:"instance"`
+	// Kind is "execute" or "lambda".
+	Kind Kind `json:"kind"`
+	// State is the job's lifecycle state.
+	State State `json:"state" enums:"QUEUED,BLOCKED,RUNNING,CANCELLING,COMPLETED,FAILED,CANCELLED"`
+	// Attempt counts starts: 1, or 2 after a restart re-queued the job.
+	Attempt int `json:"attempt"`
+	// Parameters are the typed values the job runs with.
+	Parameters map[string]any `json:"parameters"`
+	// SubmittedAt, StartedAt and FinishedAt are RFC 3339 UTC timestamps.
+	SubmittedAt timestamp.Time  `json:"submittedAt"`
+	StartedAt   *timestamp.Time `json:"startedAt"`
+	FinishedAt  *timestamp.Time `json:"finishedAt"`
+	// WaitingFor says why a QUEUED or BLOCKED job waits, else null.
+	WaitingFor *WaitingFor `json:"waitingFor"`
+	// Position is the 1-based place of a waiting job among all waiting
+	// jobs in submission order, else null.
+	Position *int `json:"position"`
+	// EstimatedWaitMs estimates how long a waiting job still waits for a
+	// slot, from the mean duration of recent jobs; null when unknown.
+	EstimatedWaitMs *int64 `json:"estimatedWaitMs"`
+	// Blocks lists the block runs in definition order.
+	Blocks []BlockRun `json:"blocks"`
+	// Error describes why the job failed or was cancelled, else null.
+	Error *JobError `json:"error"`
+	// Result holds the rows of the project's result block, capped.
+	Result *Result `json:"result"`
+	// Outputs lists the files written by the job's writing blocks.
+	Outputs []Output `json:"outputs"`
+	// Stop records who stopped the job and why, else null.
+	Stop *StopRecord `json:"stop"`
+	// TimeoutMs is the job's run time limit in milliseconds; 0 is none.
+	TimeoutMs int64 `json:"timeoutMs"`
+
+	// Seq is the submission sequence number; it orders the queue.
+	Seq int64 `json:"-"`
+	// LockKey names the lock the job takes: the project name for an
+	// execute job, the instance id for a lambda job.
+	LockKey string `json:"-"`
+	// Definition is the snapshot of the definition the job runs.
+	Definition json.RawMessage `json:"-"`
+	// Only, when set, limits the run to these blocks and what they need.
+	Only []string `json:"-"`
+}
+
+// WaitingFor says why a job has not started.
+type WaitingFor struct {
+	// Reason is SLOT or PROJECT_LOCK.
+	Reason string `json:"reason" enums:"SLOT,PROJECT_LOCK"`
+	// BlockedBy is the id of the job ahead of this one on the same lock,
+	// set when Reason is PROJECT_LOCK.
+	BlockedBy *string `json:"blockedBy"`
+}
+
+// BlockRun is the record of one block inside a job.
+type BlockRun struct {
+	Name       string          `json:"name"`
+	Type       string          `json:"type"`
+	State      BlockState      `json:"state" enums:"PENDING,RUNNING,COMPLETED,FAILED,SKIPPED,CANCELLED"`
+	StartedAt  *timestamp.Time `json:"startedAt"`
+	FinishedAt *timestamp.Time `json:"finishedAt"`
+	// DurationMs is the run time in milliseconds once the block ended.
+	DurationMs *int64 `json:"durationMs"`
+	// RowsIn counts the rows of all inputs; RowsOut the rows produced.
+	RowsIn  *int64  `json:"rowsIn"`
+	RowsOut *int64  `json:"rowsOut"`
+	Error   *string `json:"error"`
+}
+
+// JobError describes how a job failed.
+type JobError struct {
+	// Type is BLOCK_FAILED, TIMEOUT, INTERRUPTED, CANCELLED or INTERNAL.
+	Type string `json:"type"`
+	// Message is a sentence for people.
+	Message string `json:"message"`
+	// Block names the failing block, when one failed.
+	Block *string `json:"block,omitempty"`
+}
+
+// Result holds the rows of a job's result block.
+type Result struct {
+	Rows []map[string]any `json:"rows"`
+	// Total counts all rows of the result block, returned or not.
+	Total int `json:"total"`
+	// Truncated is true when Rows holds fewer than Total rows.
+	Truncated bool `json:"truncated"`
+}
+
+// Output is a file a job wrote into its output directory.
+type Output struct {
+	// Name is the path relative to the job's output directory.
+	Name  string `json:"name"`
+	Bytes int64  `json:"bytes"`
+	// URL downloads the file.
+	URL string `json:"url"`
+}
+
+// StopRecord records a stop request.
+type StopRecord struct {
+	By     string         `json:"by"`
+	Reason string         `json:"reason"`
+	At     timestamp.Time `json:"at"`
+}
+
+// Submission asks the pool to queue a job.
+type Submission struct {
+	Project    string
+	Instance   *string
+	Kind       Kind
+	LockKey    string
+	Parameters map[string]any
+	Definition json.RawMessage
+	Blocks     []BlockRun
+	Only       []string
+	Timeout    time.Duration
+}
