@@ -1,0 +1,222 @@
+package projects
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lambdaflow/lambdaflow/internal/httpapi"
+	"github.com/lambdaflow/lambdaflow/pool"
+)
+
+// ValuesResponse shows a project's current parameter values.
+type ValuesResponse struct {
+	Project string `json:"project"`
+	// Values holds the current value of each parameter that has one.
+	Values map[string]any `json:"values"`
+	// Version is the project's version after the change.
+	Version int64 `json:"version"`
+}
+
+// setValues godoc
+//
+//	@Summary		Set current parameter values
+//	@Description	Merges the given name → value pairs into the project's current values, which plain executions use. A null value removes the current value, so the default applies again. All values are checked; nothing changes unless all are valid.
+//	@Tags			projects
+//	@Accept			json
+//	@Produce		json
+//	@Param			project	path		string			true	"project name"
+//	@Param			values	body		map[string]any	true	"parameter name → value"
+//	@Success		200		{object}	ValuesResponse
+//	@Failure		400,404,412,413,415,422	{object}	httpapi.Problem
+//	@Router			/projects/{project}/parameters [patch]
+func (a *API) setValues(c *gin.Context) error {
+	var patch map[string]any
+	if err := httpapi.DecodeJSON(c, &patch, 0, false); err != nil {
+		return err
+	}
+	rec, err := a.load(c)
+	if err != nil {
+		return err
+	}
+	merged := make(map[string]any, len(rec.Values)+len(patch))
+	for k, v := range rec.Values {
+		merged[k] = v
+	}
+	given := make(map[string]any, len(patch))
+	for k, v := range patch {
+		if v != nil {
+			merged[k], given[k] = v, v
+			continue
+		}
+		delete(merged, k)
+		if _, ok := rec.parameter(k); !ok {
+			given[k] = v // reported as unknown
+		}
+	}
+	_, errs := rec.Convert("values", given)
+	typed, mergedErrs := rec.Convert("values", merged)
+	if len(errs) == 0 && len(mergedErrs) > 0 {
+		// The patch is fine but an older current value no longer fits a
+		// changed definition: report it so it can be patched away.
+		errs = mergedErrs
+	}
+	if len(errs) > 0 {
+		return httpapi.Validation("the parameter values are invalid", errs)
+	}
+	rec.Values = rec.JSONValues(typed)
+	if err := a.store.Update(c.Request.Context(), rec, rec.Version); err != nil {
+		return storeProblem(err, rec.Name)
+	}
+	a.logger.Info("current values set", "project", rec.Name, "version", rec.Version)
+	c.JSON(http.StatusOK, ValuesResponse{Project: rec.Name, Values: rec.Values, Version: rec.Version})
+	return nil
+}
+
+// ValidateRequest is the body of POST /projects/{project}/validate.
+type ValidateRequest struct {
+	// Parameters are checked as a run would take them; missing ones take
+	// the project's current values and defaults.
+	Parameters map[string]any `json:"parameters"`
+}
+
+// ValidateResponse reports a parameter set that passed every check.
+type ValidateResponse struct {
+	Valid bool `json:"valid"`
+	// Parameters are the values a run would use, defaults filled in.
+	Parameters map[string]any `json:"parameters"`
+}
+
+// validate godoc
+//
+//	@Summary		Check parameters without running anything
+//	@Tags			projects
+//	@Accept			json
+//	@Produce		json
+//	@Param			project	path		string			true	"project name"
+//	@Param			request	body		ValidateRequest	false	"the parameters to check"
+//	@Success		200		{object}	ValidateResponse
+//	@Failure		400,404,413,415,422	{object}	httpapi.Problem
+//	@Router			/projects/{project}/validate [post]
+func (a *API) validate(c *gin.Context) error {
+	var req ValidateRequest
+	if err := httpapi.DecodeJSON(c, &req, 0, true); err != nil {
+		return err
+	}
+	rec, err := a.load(c)
+	if err != nil {
+		return err
+	}
+	typed, errs := rec.Bind("parameters", req.Parameters, rec.Values)
+	if len(errs) > 0 {
+		return httpapi.Validation("the parameters are invalid", errs)
+	}
+	c.JSON(http.StatusOK, ValidateResponse{Valid: true, Parameters: rec.JSONValues(typed)})
+	return nil
+}
+
+// ExecuteRequest is the body of POST /projects/{project}/execute. Every
+// field is optional.
+type ExecuteRequest struct {
+	// Blocks limits the run to these blocks and the blocks they need.
+	Blocks []string `json:"blocks,omitempty"`
+	// CancelExisting stops the project's running or waiting jobs first.
+	CancelExisting bool `json:"cancelExisting,omitempty"`
+	// Timeout bounds the job's run time as a Go duration such as "30s";
+	// it overrides the project's timeout.
+	Timeout string `json:"timeout,omitempty" example:"30s"`
+}
+
+// execute godoc
+//
+//	@Summary		Run the project with its current values
+//	@Description	Queues a job of the project itself. The job waits BLOCKED while an earlier job of the project runs or waits.
+//	@Tags			projects
+//	@Accept			json
+//	@Produce		json
+//	@Param			project	path		string			true	"project name"
+//	@Param			request	body		ExecuteRequest	false	"what to run"
+//	@Success		202		{object}	pool.Job
+//	@Header			202		{string}	Location	"the job's URL"
+//	@Failure		400,404,413,415,422,429,503	{object}	httpapi.Problem
+//	@Router			/projects/{project}/execute [post]
+func (a *API) execute(c *gin.Context) error {
+	var req ExecuteRequest
+	if err := httpapi.DecodeJSON(c, &req, 0, true); err != nil {
+		return err
+	}
+	rec, err := a.load(c)
+	if err != nil {
+		return err
+	}
+	sub, err := a.submission(rec, &req)
+	if err != nil {
+		return err
+	}
+	if req.CancelExisting {
+		a.stopActive(c, rec.Name)
+	}
+	job, err := a.sched.Submit(c.Request.Context(), *sub)
+	if err != nil {
+		return pool.SubmitProblem(err)
+	}
+	httpapi.Logger(c).Info("job queued", "job_id", job.ID, "project", rec.Name, "kind", job.Kind)
+	c.Header("Location", "/api/v1/jobs/"+job.ID)
+	c.JSON(http.StatusAccepted, job)
+	return nil
+}
+
+// submission checks an execute request against rec and builds the job.
+func (a *API) submission(rec *Record, req *ExecuteRequest) (*pool.Submission, error) {
+	typed, errs := rec.Bind("values", nil, rec.Values)
+	for i, name := range req.Blocks {
+		if _, ok := rec.block(name); !ok {
+			errs = append(errs, httpapi.FieldError{Field: fmt.Sprintf("blocks[%d]", i), Message: fmt.Sprintf("names no block: %q", name)})
+		}
+	}
+	timeout, ferr := parseTimeout("timeout", req.Timeout)
+	if ferr != nil {
+		errs = append(errs, *ferr)
+	}
+	if len(errs) > 0 {
+		return nil, httpapi.Validation("the project cannot run as requested; fix its current values with PATCH .../parameters", errs)
+	}
+	if timeout == 0 {
+		timeout = rec.timeout()
+	}
+	def, err := definitionJSON(&rec.Project)
+	if err != nil {
+		return nil, err
+	}
+	return &pool.Submission{
+		Project:    rec.Name,
+		Kind:       pool.KindExecute,
+		LockKey:    rec.Name,
+		Parameters: rec.JSONValues(typed),
+		Definition: def,
+		Blocks:     PendingBlocks(&rec.Project),
+		Only:       req.Blocks,
+		Timeout:    timeout,
+	}, nil
+}
+
+// stopActive stops the project's running and waiting jobs. A job that
+// ended meanwhile is not an error.
+func (a *API) stopActive(c *gin.Context, lockKey string) {
+	for _, id := range a.sched.ActiveJobIDs(lockKey) {
+		_, err := a.sched.StopJob(c.Request.Context(), id, c.ClientIP(), "replaced by a new execution (cancelExisting)")
+		if err != nil {
+			httpapi.Logger(c).Debug("stopping existing job", "job_id", id, "error", err)
+		}
+	}
+}
+
+// PendingBlocks returns a PENDING block run for every block of p.
+func PendingBlocks(p *Project) []pool.BlockRun {
+	runs := make([]pool.BlockRun, len(p.Blocks))
+	for i, b := range p.Blocks {
+		runs[i] = pool.BlockRun{Name: b.Name, Type: b.Type, State: pool.BlockPending}
+	}
+	return runs
+}
