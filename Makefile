@@ -1,0 +1,28 @@
+# lambdaflow: build, run and test. `make help` lists the targets.
+
+GO ?= go
+BIN := bin/lambdaflow
+
+.PHONY: help run build test lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+run: ## start the service on 127.0.0.1:8080 with the example projects (data in ./data)
+	$(GO) run ./cmd/lambdaflow serve
+
+build: ## build the binary into bin/
+	$(GO) build -o $(BIN) ./cmd/lambdaflow
+
+test: ## run every test with the race detector
+	$(GO) test -race -count=1 ./...
+
+lint: ## check formatting and run go vet
+	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+bench: ## run the benchmarks (figures in docs/benchmarks.md)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean: ## remove build output and the local data directory
+	rm -rf bin data

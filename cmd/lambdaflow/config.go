@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// serveConfig holds the settings of `lambdaflow serve`. Each has a flag
+// and an environment variable LAMBDAFLOW_<FLAG IN UPPER SNAKE CASE>; a
+// flag given on the command line wins over the environment.
+type serveConfig struct {
+	Addr           string
+	DataDir        string
+	FilesDir       string
+	ConcurrentJobs int
+	QueueLimit     int
+	ResultRows     int
+	ShutdownGrace  time.Duration
+	LogLevel       string
+	LogFormat      string
+	Examples       bool
+}
+
+func (c *serveConfig) bindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address, host:port")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the database and the jobs' output directories")
+	fs.StringVar(&c.FilesDir, "files-dir", "", "directory that reading blocks and file parameters resolve paths against (default <data-dir>/files)")
+	fs.IntVar(&c.ConcurrentJobs, "concurrent-jobs", 1, "slots: jobs that may run at once, capped at the usable CPU cores; a value set at run time with PATCH /api/v1/settings is kept across restarts and wins")
+	fs.IntVar(&c.QueueLimit, "queue-limit", 10000, "maximum number of waiting (QUEUED or BLOCKED) jobs; more submissions get 429")
+	fs.IntVar(&c.ResultRows, "result-rows", 1000, "maximum result rows a job returns inline")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGINT or SIGTERM, how long running jobs may finish before they are cancelled")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&c.Examples, "examples", true, "store the example projects when the database holds no project, and copy their data into the files directory")
+}
+
+// applyEnv sets every flag not given on the command line from its
+// environment variable, when that is set.
+func applyEnv(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		name := envName(f.Name)
+		v, ok := os.LookupEnv(name)
+		if !ok || f.Changed {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("invalid %s=%q: %w", name, v, err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func envName(flag string) string {
+	return "LAMBDAFLOW_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// finish fills in derived defaults and checks every setting, naming the
+// flag at fault.
+func (c *serveConfig) finish() error {
+	if c.FilesDir == "" {
+		c.FilesDir = filepath.Join(c.DataDir, "files")
+	}
+	var errs []error
+	if c.ConcurrentJobs < 1 {
+		errs = append(errs, fmt.Errorf("--concurrent-jobs must be at least 1, got %d", c.ConcurrentJobs))
+	}
+	if c.QueueLimit < 1 {
+		errs = append(errs, fmt.Errorf("--queue-limit must be at least 1, got %d", c.QueueLimit))
+	}
+	if c.ResultRows < 0 {
+		errs = append(errs, fmt.Errorf("--result-rows must not be negative, got %d", c.ResultRows))
+	}
+	if c.ShutdownGrace < 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-grace must not be negative, got %s", c.ShutdownGrace))
+	}
+	if _, err := c.level(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *serveConfig) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return l, nil
+}
+
+func (c *serveConfig) logger() *slog.Logger {
+	level, _ := c.level()
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/spf13/cobra"
+
+	"github.com/lambdaflow/lambdaflow/examples"
+	"github.com/lambdaflow/lambdaflow/internal/database"
+	"github.com/lambdaflow/lambdaflow/internal/httpapi"
+	"github.com/lambdaflow/lambdaflow/pool"
+	"github.com/lambdaflow/lambdaflow/projects"
+)
+
+// requestDrainTimeout bounds how long in-flight HTTP requests may take to
+// finish once shutdown begins; jobs get --shutdown-grace on top.
+const requestDrainTimeout = 10 * time.Second
+
+func newServeCommand() *cobra.Command {
+	cfg := &serveConfig{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Start the HTTP service",
+		Long: "Start the HTTP service. Every flag can also be set through an environment variable,\n" +
+			"LAMBDAFLOW_ followed by the flag name in upper case with _ for -, such as LAMBDAFLOW_ADDR.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			if err := cfg.finish(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg)
+		},
+	}
+	cfg.bindFlags(cmd.Flags())
+	return cmd
+}
+
+// server is the running service: database, pool and HTTP server.
+type server struct {
+	cfg    *serveConfig
+	logger *slog.Logger
+	db     *sql.DB
+	pool   *pool.Pool
+	http   *http.Server
+	ready  atomic.Bool
+}
+
+// serve runs the service until ctx is cancelled, then shuts it down in
+// two phases: stop taking requests, then let running jobs finish within
+// the grace period before cancelling them.
+func serve(ctx context.Context, cfg *serveConfig) error {
+	logger := cfg.logger()
+	s := &server{cfg: cfg, logger: logger}
+	ln, err := s.start(ctx)
+	if err != nil {
+		return err
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(ln) }()
+	s.ready.Store(true)
+	logger.Info("lambdaflow serving", "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
+		"files_dir", cfg.FilesDir, "concurrent_jobs", s.pool.Settings().ConcurrentJobs)
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "grace", cfg.ShutdownGrace)
+	case err := <-errc:
+		logger.Error("HTTP server stopped", "error", err)
+	}
+	return s.shutdown()
+}
+
+func (s *server) start(ctx context.Context) (net.Listener, error) {
+	cfg := s.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	db, err := database.Open(ctx, filepath.Join(cfg.DataDir, "lambdaflow.db"))
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	projectStore := projects.NewSQLiteStore(db)
+	if cfg.Examples {
+		n, err := examples.Install(ctx, cfg.FilesDir, projectStore)
+		if err != nil {
+			return nil, s.abort(fmt.Errorf("installing examples: %w", err))
+		}
+		if n > 0 {
+			s.logger.Info("example projects stored", "count", n)
+		}
+	} else if err := os.MkdirAll(cfg.FilesDir, 0o755); err != nil {
+		return nil, s.abort(fmt.Errorf("creating files directory: %w", err))
+	}
+
+	outputRoot := filepath.Join(cfg.DataDir, "jobs")
+	executor := projects.NewExecutor(projects.ExecutorConfig{
+		FilesDir: cfg.FilesDir, OutputRoot: outputRoot, ResultRows: cfg.ResultRows, Logger: s.logger,
+	})
+	s.pool, err = pool.New(pool.Config{
+		ConcurrentJobs: cfg.ConcurrentJobs, QueueLimit: cfg.QueueLimit,
+		OutputRoot: outputRoot, Logger: s.logger,
+	}, pool.NewSQLiteStore(db), executor)
+	if err != nil {
+		return nil, s.abort(err)
+	}
+	if err := s.pool.Start(ctx); err != nil {
+		return nil, s.abort(fmt.Errorf("starting pool: %w", err))
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		s.pool.Stop()
+		return nil, s.abort(fmt.Errorf("listening on %s: %w", cfg.Addr, err))
+	}
+	api := projects.NewAPI(projectStore, s.pool, projects.APIConfig{Logger: s.logger})
+	s.http = &http.Server{Handler: s.router(api), ReadHeaderTimeout: 10 * time.Second}
+	return ln, nil
+}
+
+func (s *server) abort(err error) error {
+	s.db.Close()
+	return err
+}
+
+func (s *server) router(api *projects.API) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(httpapi.Middleware(s.logger.With("component", "http")))
+	r.NoRoute(httpapi.NoRoute)
+	r.NoMethod(httpapi.NoMethod)
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.readyz)
+
+	v1 := r.Group("/api/v1")
+	api.Register(v1)
+	s.pool.Register(v1)
+	return r
+}
+
+// readyz reports whether the service takes work: 503 while it starts or
+// shuts down.
+func (s *server) readyz(c *gin.Context) {
+	if !s.ready.Load() {
+		httpapi.WriteError(c, httpapi.NewProblem(http.StatusServiceUnavailable, httpapi.CodeShuttingDown, "the service is not ready"))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// shutdown stops intake, drains running jobs within the grace period,
+// cancels what is left and closes the database.
+func (s *server) shutdown() error {
+	s.ready.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), requestDrainTimeout)
+	defer cancel()
+	httpErr := s.http.Shutdown(ctx)
+	if errors.Is(httpErr, context.DeadlineExceeded) {
+		httpErr = s.http.Close()
+	}
+
+	grace, cancelGrace := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancelGrace()
+	poolErr := s.pool.Shutdown(grace)
+	dbErr := s.db.Close()
+	s.logger.Info("lambdaflow stopped")
+	return errors.Join(httpErr, poolErr, dbErr)
+}
