@@ -170,20 +170,23 @@ func (s *server) readyz(c *gin.Context) {
 }
 
 // shutdown stops intake, drains running jobs within the grace period,
-// cancels what is left and closes the database.
+// cancels what is left and closes the database. The pool stops starting
+// jobs first, so that no job starts after the signal, while in-flight
+// HTTP requests finish.
 func (s *server) shutdown() error {
 	s.ready.Store(false)
+	grace, cancelGrace := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancelGrace()
+	poolErr := make(chan error, 1)
+	go func() { poolErr <- s.pool.Shutdown(grace) }()
+
 	ctx, cancel := context.WithTimeout(context.Background(), requestDrainTimeout)
 	defer cancel()
 	httpErr := s.http.Shutdown(ctx)
 	if errors.Is(httpErr, context.DeadlineExceeded) {
 		httpErr = s.http.Close()
 	}
-
-	grace, cancelGrace := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
-	defer cancelGrace()
-	poolErr := s.pool.Shutdown(grace)
-	dbErr := s.db.Close()
+	err := errors.Join(httpErr, <-poolErr, s.db.Close())
 	s.logger.Info("lambdaflow stopped")
-	return errors.Join(httpErr, poolErr, dbErr)
+	return err
 }
