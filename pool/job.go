@@ -119,6 +119,58 @@ type Job struct {
 	Definition json.RawMessage `json:"-"`
 	// Only, when set, limits the run to these blocks and what they need.
 	Only []string `json:"-"`
+	// OutputDir is the job's own directory for writing blocks,
+	// Config.OutputRoot/<id>. The pool creates it and sets this field on
+	// the copy it passes to Runner.Run; it is empty everywhere else.
+	OutputDir string `json:"-"`
+}
+
+// Clone returns a copy of j that can be changed without affecting j. The
+// slices, the parameter map and the job's own pointer fields are copied.
+// Values nested inside Parameters, Result rows and BlockRun pointer fields
+// are shared and must be treated as read-only.
+func (j *Job) Clone() *Job {
+	c := *j
+	c.Instance = clonePtr(j.Instance)
+	c.StartedAt = clonePtr(j.StartedAt)
+	c.FinishedAt = clonePtr(j.FinishedAt)
+	c.Position = clonePtr(j.Position)
+	c.EstimatedWaitMs = clonePtr(j.EstimatedWaitMs)
+	c.Stop = clonePtr(j.Stop)
+	if j.WaitingFor != nil {
+		w := *j.WaitingFor
+		w.BlockedBy = clonePtr(j.WaitingFor.BlockedBy)
+		c.WaitingFor = &w
+	}
+	if j.Error != nil {
+		e := *j.Error
+		e.Block = clonePtr(j.Error.Block)
+		c.Error = &e
+	}
+	if j.Result != nil {
+		r := *j.Result
+		r.Rows = append([]map[string]any(nil), j.Result.Rows...)
+		c.Result = &r
+	}
+	if j.Parameters != nil {
+		c.Parameters = make(map[string]any, len(j.Parameters))
+		for k, v := range j.Parameters {
+			c.Parameters[k] = v
+		}
+	}
+	c.Blocks = append([]BlockRun(nil), j.Blocks...)
+	c.Outputs = append([]Output(nil), j.Outputs...)
+	c.Definition = append(json.RawMessage(nil), j.Definition...)
+	c.Only = append([]string(nil), j.Only...)
+	return &c
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 // WaitingFor says why a job has not started.

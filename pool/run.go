@@ -1,0 +1,253 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/lambdaflow/lambdaflow/internal/timestamp"
+)
+
+// Causes of a run's context ending, read back with context.Cause.
+var (
+	errStopRequested = errors.New("job stopped on request")
+	errJobTimeout    = errors.New("job timed out")
+)
+
+// panicError is a runner panic turned into an error.
+type panicError struct {
+	value any
+}
+
+func (e *panicError) Error() string {
+	return fmt.Sprintf("runner panicked: %v", e.value)
+}
+
+// launchLocked starts the goroutine that runs aj, which holds a slot and
+// its lock. The goroutine releases both exactly once, in finish.
+func (p *Pool) launchLocked(aj *activeJob) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	aj.cancel = cancel
+	job := aj.job.Clone()
+	p.log.Debug("job started", "job_id", job.ID, "project", job.Project, "attempt", job.Attempt)
+
+	p.runs.Add(1)
+	go func() {
+		defer p.runs.Done()
+		defer cancel(nil)
+		p.run(ctx, aj, job)
+	}()
+}
+
+// run calls the runner with the job's timeout applied and then records
+// how the job ended.
+func (p *Pool) run(ctx context.Context, aj *activeJob, job *Job) {
+	if job.TimeoutMs > 0 {
+		timeout := time.Duration(job.TimeoutMs) * time.Millisecond
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errJobTimeout)
+		defer cancel()
+	}
+	outcome, err := p.execute(ctx, aj, job)
+	p.finish(aj, outcome, err, context.Cause(ctx))
+}
+
+// execute prepares the job's output directory and calls the runner,
+// turning a panic into a *panicError.
+func (p *Pool) execute(ctx context.Context, aj *activeJob, job *Job) (outcome Outcome, err error) {
+	if err := p.prepareOutputDir(job); err != nil {
+		return Outcome{}, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("runner panicked", "job_id", job.ID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = &panicError{value: r}
+		}
+	}()
+	return p.runner.Run(ctx, job, func(run BlockRun) { p.updateBlock(aj, run) })
+}
+
+// prepareOutputDir creates OutputRoot/<id> and sets job.OutputDir. A
+// second attempt starts from an empty directory, since the first one
+// may have left partial files.
+func (p *Pool) prepareOutputDir(job *Job) error {
+	if p.cfg.OutputRoot == "" {
+		return nil
+	}
+	dir := filepath.Join(p.cfg.OutputRoot, job.ID)
+	if job.Attempt > 1 {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("clearing output directory of attempt %d: %w", job.Attempt-1, err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating output directory: %w", err)
+	}
+	job.OutputDir = dir
+	return nil
+}
+
+// updateBlock replaces the block run of the same name in the job's record
+// and stores it. Updates that arrive after the job ended are dropped.
+func (p *Pool) updateBlock(aj *activeJob, run BlockRun) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if aj.ended {
+		p.log.Warn("dropping block update that arrived after its job ended", "job_id", aj.job.ID, "block", run.Name)
+		return
+	}
+
+	next := aj.job.Clone()
+	next.Blocks = replaceBlock(next.Blocks, run)
+	if err := p.store.UpdateBlocks(context.Background(), next.ID, next.Blocks); err != nil {
+		// The update still shows in memory, and the job's final record
+		// stores the blocks again.
+		p.log.Error("storing block update failed", "job_id", next.ID, "block", run.Name, "error", err)
+	}
+	aj.job = next
+}
+
+// replaceBlock replaces the run named run.Name in blocks, which it owns,
+// or appends run when no block has that name.
+func replaceBlock(blocks []BlockRun, run BlockRun) []BlockRun {
+	for i := range blocks {
+		if blocks[i].Name == run.Name {
+			blocks[i] = run
+			return blocks
+		}
+	}
+	return append(blocks, run)
+}
+
+// finish records the end of aj's run and releases its slot and lock. It
+// is called exactly once per run.
+func (p *Pool) finish(aj *activeJob, outcome Outcome, runErr, cause error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	final := p.finalRecordLocked(aj, outcome, runErr, cause)
+	line := aj.line
+	line.holder = nil
+	changes := append([]change{{aj: aj, next: final}}, promotion(line.head)...)
+	if err := p.writeLocked(context.Background(), changes); err != nil {
+		// The slot and lock are released anyway. The store keeps the job
+		// as RUNNING or CANCELLING until the next Start recovers it.
+		p.log.Error("storing the end of a job failed", "job_id", final.ID, "state", final.State, "error", err)
+	}
+	applyChanges(changes)
+
+	aj.ended = true
+	aj.cancel = nil
+	delete(p.jobs, final.ID)
+	p.running--
+	p.refreshLineLocked(line)
+	p.recordDurationLocked(final)
+	p.logFinish(final)
+	p.notifyFinalLocked(aj)
+	p.dispatchLocked()
+}
+
+func (p *Pool) logFinish(job *Job) {
+	if job.Error == nil {
+		p.log.Debug("job finished", "job_id", job.ID, "state", job.State)
+		return
+	}
+	p.log.Debug("job finished", "job_id", job.ID, "state", job.State, "error_type", job.Error.Type, "error", job.Error.Message)
+}
+
+// finalRecordLocked returns the final record of a run that returned
+// outcome and runErr, where cause is the cause of the run's context.
+func (p *Pool) finalRecordLocked(aj *activeJob, outcome Outcome, runErr, cause error) *Job {
+	final := aj.job.Clone()
+	final.FinishedAt = timestamp.Ptr(time.Now())
+	final.Result = outcome.Result
+	final.Outputs = p.outputsWithURLs(final.ID, outcome.Outputs)
+	final.State, final.Error = endState(aj, runErr, cause)
+	final.Blocks = settleBlocks(final.Blocks)
+	return final
+}
+
+// endState maps how a run ended to the job's final state and error. An
+// accepted stop always ends the job CANCELLED, even when the runner
+// finished in the meantime, because the client was told it would.
+func endState(aj *activeJob, runErr, cause error) (State, *JobError) {
+	var panicErr *panicError
+	var blockErr *BlockError
+	switch {
+	case aj.stopRequested:
+		return StateCancelled, &JobError{Type: ErrorCancelled, Message: stopMessage(aj.job.Stop)}
+	case runErr == nil:
+		return StateCompleted, nil
+	case errors.Is(cause, errJobTimeout):
+		timeout := time.Duration(aj.job.TimeoutMs) * time.Millisecond
+		return StateFailed, &JobError{Type: ErrorTimeout, Message: fmt.Sprintf("job timed out after %s", timeout)}
+	case errors.As(runErr, &panicErr):
+		return StateFailed, &JobError{Type: ErrorInternal, Message: panicErr.Error()}
+	case errors.As(runErr, &blockErr):
+		block := blockErr.Block
+		return StateFailed, &JobError{Type: ErrorBlockFailed, Message: blockErr.Error(), Block: &block}
+	default:
+		return StateFailed, &JobError{Type: ErrorInternal, Message: runErr.Error()}
+	}
+}
+
+// stopMessage describes a stop for JobError.Message.
+func stopMessage(stop *StopRecord) string {
+	if stop == nil {
+		return "job stopped"
+	}
+	message := "job stopped by " + stop.By
+	if stop.Reason != "" {
+		message += ": " + stop.Reason
+	}
+	return message
+}
+
+// settleBlocks returns a copy of blocks for a job that has ended: blocks
+// still PENDING become SKIPPED and blocks still RUNNING become CANCELLED.
+// The runner normally reports those itself; this is the backstop.
+func settleBlocks(blocks []BlockRun) []BlockRun {
+	settled := append([]BlockRun(nil), blocks...)
+	now := timestamp.Ptr(time.Now())
+	for i := range settled {
+		switch settled[i].State {
+		case BlockPending:
+			settled[i].State = BlockSkipped
+		case BlockRunning:
+			settled[i].State = BlockCancelled
+			if settled[i].FinishedAt == nil {
+				settled[i].FinishedAt = now
+			}
+		}
+	}
+	return settled
+}
+
+// outputsWithURLs returns a copy of outputs with every missing URL set to
+// the job's download endpoint.
+func (p *Pool) outputsWithURLs(id string, outputs []Output) []Output {
+	result := make([]Output, len(outputs))
+	for i, out := range outputs {
+		if out.URL == "" {
+			out.URL = p.cfg.BaseURL + outputPath(id, out.Name)
+		}
+		result[i] = out
+	}
+	return result
+}
+
+// outputPath returns the API path of a job's output file, escaping each
+// segment of name.
+func outputPath(id, name string) string {
+	segments := strings.Split(name, "/")
+	for i, s := range segments {
+		segments[i] = url.PathEscape(s)
+	}
+	return "/api/v1/jobs/" + url.PathEscape(id) + "/outputs/" + strings.Join(segments, "/")
+}
