@@ -75,14 +75,8 @@ func (b *joinBlock) Run(ctx context.Context, _ *Env, inputs []*Table) (*Table, e
 	if err != nil {
 		return nil, err
 	}
-	columns := slices.Clone(left.Columns)
-	var added []string
-	for _, name := range right.Columns {
-		if !slices.Contains(left.Columns, name) {
-			added = append(added, name)
-		}
-	}
-	columns = append(columns, added...)
+	added := addedColumns(left.Columns, right.Columns)
+	columns := append(slices.Clone(left.Columns), added...)
 
 	rows := make([]Row, 0, len(left.Rows))
 	var key []byte
@@ -103,6 +97,17 @@ func (b *joinBlock) Run(ctx context.Context, _ *Env, inputs []*Table) (*Table, e
 		}
 	}
 	return &Table{Columns: columns, Rows: rows}, nil
+}
+
+// addedColumns returns the right columns whose names the left lacks.
+func addedColumns(left, right []string) []string {
+	var added []string
+	for _, name := range right {
+		if !slices.Contains(left, name) {
+			added = append(added, name)
+		}
+	}
+	return added
 }
 
 func checkJoinFields(side string, keys, columns []string) error {

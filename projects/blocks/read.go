@@ -85,27 +85,23 @@ func (b *csvReadBlock) readRecords(ctx context.Context, input io.Reader) ([]stri
 	var columns []string
 	var records [][]string
 	var inferences []typeInference
-	for line := 0; ; line++ {
-		if line%checkInterval == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, nil, nil, err
-			}
+	for count := 0; ; count++ {
+		if err := checkContext(ctx, count); err != nil {
+			return nil, nil, nil, err
 		}
 		record, err := reader.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if err != nil && columns == nil && b.header {
+			return nil, nil, nil, fmt.Errorf("header: %w", err)
+		}
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("row %d: %w", len(records)+1, err)
 		}
 		if columns == nil {
-			record[0] = strings.TrimPrefix(record[0], "\uFEFF")
-			if columns, err = headerColumns(record, b.header); err != nil {
+			if columns, inferences, err = b.startColumns(record); err != nil {
 				return nil, nil, nil, err
-			}
-			inferences = make([]typeInference, len(columns))
-			for i := range inferences {
-				inferences[i] = newTypeInference()
 			}
 			if b.header {
 				continue
@@ -122,6 +118,21 @@ func (b *csvReadBlock) readRecords(ctx context.Context, input io.Reader) ([]stri
 		types[i] = inference.result()
 	}
 	return columns, records, types, nil
+}
+
+// startColumns names the columns from the first record, after dropping a
+// UTF-8 byte order mark, and starts their type inference.
+func (b *csvReadBlock) startColumns(first []string) ([]string, []typeInference, error) {
+	first[0] = strings.TrimPrefix(first[0], "\uFEFF")
+	columns, err := headerColumns(first, b.header)
+	if err != nil {
+		return nil, nil, err
+	}
+	inferences := make([]typeInference, len(columns))
+	for i := range inferences {
+		inferences[i] = newTypeInference()
+	}
+	return columns, inferences, nil
 }
 
 // headerColumns names the columns from the first record. Without a header

@@ -240,3 +240,19 @@ func TestCSVReadBirdstrikes(t *testing.T) {
 		t.Errorf("Flight Date = %#v, want time.Time", table.Rows[0]["Flight Date"])
 	}
 }
+
+func TestCSVReadMalformedHeader(t *testing.T) {
+	_, err := readCSVText(t, "a,\"b\nc\n", "")
+	if err == nil {
+		t.Fatal("expected an error")
+	}
+	assertErrorContains(t, err, "header", "line 1")
+}
+
+func TestCSVReadByteOrderMarkWithoutHeader(t *testing.T) {
+	table, err := readCSVText(t, "\uFEFF1,2\n3,4\n", `{"header": false}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertValues(t, table, "c1", int64(1), int64(3))
+}

@@ -43,18 +43,8 @@ func (b *sortBlock) Run(ctx context.Context, _ *Env, inputs []*Table) (*Table, e
 		return nil, err
 	}
 
-	// The keys are copied out of the row maps once, because the
-	// comparison runs O(n log n) times.
 	width := len(b.by)
-	keys := make([]any, len(input.Rows)*width)
-	order := make([]int, len(input.Rows))
-	for i, row := range input.Rows {
-		order[i] = i
-		for j, field := range b.by {
-			keys[i*width+j] = row[field]
-		}
-	}
-
+	keys, order := b.extractKeys(input.Rows)
 	comparisons := 0
 	cancelled := false
 	slices.SortStableFunc(order, func(x, y int) int {
@@ -76,6 +66,23 @@ func (b *sortBlock) Run(ctx context.Context, _ *Env, inputs []*Table) (*Table, e
 		rows[i] = input.Rows[index]
 	}
 	return &Table{Columns: input.Columns, Rows: rows}, nil
+}
+
+// extractKeys copies the sort fields of every row into one slice, with
+// row i's keys at [i*len(b.by), (i+1)*len(b.by)), so the comparison, which
+// runs O(n log n) times, does no map lookups. It also returns the
+// identity order of the rows.
+func (b *sortBlock) extractKeys(rows []Row) ([]any, []int) {
+	width := len(b.by)
+	keys := make([]any, len(rows)*width)
+	order := make([]int, len(rows))
+	for i, row := range rows {
+		order[i] = i
+		for j, field := range b.by {
+			keys[i*width+j] = row[field]
+		}
+	}
+	return keys, order
 }
 
 // compareKeys compares two rows' sort keys field by field.
