@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 )
@@ -65,7 +66,7 @@ func jsonProblem(err error) *Problem {
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
-		field := typeErr.Field
+		field := jsonPath(typeErr.Field)
 		if field == "" {
 			field = "(body)"
 		}
@@ -80,6 +81,22 @@ func jsonProblem(err error) *Problem {
 	default:
 		return BadRequest("", fmt.Sprintf("request body is not valid JSON: %v", err))
 	}
+}
+
+// jsonPath drops the names of embedded Go structs from an
+// UnmarshalTypeError path, such as "Project.name", leaving the JSON path.
+// Embedded struct names start with an upper-case letter while the API's
+// JSON field names do not.
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	kept := parts[:0]
+	for i, part := range parts {
+		if i < len(parts)-1 && part != "" && unicode.IsUpper(rune(part[0])) {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	return strings.Join(kept, ".")
 }
 
 func jsonKind(goKind string) string {
