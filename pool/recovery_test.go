@@ -40,7 +40,8 @@ func runCrashHelper(path string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	p, err := pool.New(pool.Config{MaxConcurrentJobs: 1}, pool.NewSQLiteStore(db), announcingRunner{})
+	runner := announcingRunner{submitted: make(chan struct{})}
+	p, err := pool.New(pool.Config{MaxConcurrentJobs: 1}, pool.NewSQLiteStore(db), runner)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -57,16 +58,26 @@ func runCrashHelper(path string) int {
 			}
 		}
 	}
+	close(runner.submitted)
 	// Reading stdin blocks until the parent kills the process, without
 	// tripping the runtime's deadlock detector.
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return 1
 }
 
-// announcingRunner prints each job it runs and blocks until cancelled.
-type announcingRunner struct{}
+// announcingRunner prints each job it runs and blocks until cancelled. It
+// prints only once every job is submitted, so that the parent kills the
+// process after the submissions are stored.
+type announcingRunner struct {
+	submitted chan struct{}
+}
 
-func (announcingRunner) Run(ctx context.Context, job *pool.Job, update func(pool.BlockRun)) (pool.Outcome, error) {
+func (r announcingRunner) Run(ctx context.Context, job *pool.Job, update func(pool.BlockRun)) (pool.Outcome, error) {
+	select {
+	case <-r.submitted:
+	case <-ctx.Done():
+		return pool.Outcome{}, ctx.Err()
+	}
 	update(pool.BlockRun{Name: "load", Type: "csv.read", State: pool.BlockRunning, StartedAt: timestamp.Ptr(time.Now())})
 	fmt.Printf("RUNNING %s %d\n", job.ID, job.Attempt)
 	<-ctx.Done()
