@@ -26,7 +26,7 @@ type Config struct {
 	// capped by a cgroup CPU quota when one is set, and at least 1.
 	MaxConcurrentJobs int
 	// QueueLimit is the maximum number of waiting (QUEUED or BLOCKED)
-	// jobs; Submit rejects jobs past it. The default is 10000. A value
+	// jobs. Submit rejects jobs past it. The default is 10000. A value
 	// stored through the settings API survives restarts and replaces
 	// this one.
 	QueueLimit int
@@ -67,13 +67,13 @@ func (cfg Config) withDefaults(usableCores func() int) Config {
 // validate checks a Config that has its defaults applied.
 func (cfg Config) validate() error {
 	if cfg.ConcurrentJobs < 1 {
-		return fmt.Errorf("invalid pool config: ConcurrentJobs is %d; use 1 or more, or 0 for the default", cfg.ConcurrentJobs)
+		return fmt.Errorf("invalid pool config: ConcurrentJobs must be 1 or more, or 0 for the default, not %d", cfg.ConcurrentJobs)
 	}
 	if cfg.MaxConcurrentJobs < 1 {
-		return fmt.Errorf("invalid pool config: MaxConcurrentJobs is %d; use 1 or more, or 0 for the usable cores", cfg.MaxConcurrentJobs)
+		return fmt.Errorf("invalid pool config: MaxConcurrentJobs must be 1 or more, or 0 for the usable cores, not %d", cfg.MaxConcurrentJobs)
 	}
 	if cfg.QueueLimit < 1 {
-		return fmt.Errorf("invalid pool config: QueueLimit is %d; use 1 or more, or 0 for the default", cfg.QueueLimit)
+		return fmt.Errorf("invalid pool config: QueueLimit must be 1 or more, or 0 for the default, not %d", cfg.QueueLimit)
 	}
 	if cfg.BaseURL != "" && !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
 		return fmt.Errorf("invalid pool config: BaseURL %q must start with http:// or https://", cfg.BaseURL)

@@ -38,10 +38,10 @@ type JobList struct {
 
 // StopRequest is the optional body of POST /jobs/{job}/stop.
 type StopRequest struct {
-	// Reason says why the job is stopped, at most 1000 characters.
+	// Reason explains why the job is stopped, at most 1000 characters.
 	Reason string `json:"reason" maxLength:"1000"`
-	// By names who stops the job, at most 200 characters; the client's IP
-	// address when empty.
+	// By names who stops the job, at most 200 characters. Empty means the
+	// client's IP address.
 	By string `json:"by" maxLength:"200"`
 }
 
@@ -96,7 +96,7 @@ func jobProblem(err error, id string) error {
 //	@Description	Lists jobs newest first, filtered by state and project, one page at a time.
 //	@Tags			jobs
 //	@Produce		json
-//	@Param			state	query		[]string	false	"Keep jobs in these states; repeat the parameter or separate states with commas"	collectionFormat(multi)	Enums(QUEUED,BLOCKED,RUNNING,CANCELLING,COMPLETED,FAILED,CANCELLED)
+//	@Param			state	query		[]string	false	"Keep the jobs in these states. Repeat the parameter or separate states with commas"	collectionFormat(multi)	Enums(QUEUED,BLOCKED,RUNNING,CANCELLING,COMPLETED,FAILED,CANCELLED)
 //	@Param			project	query		string		false	"Keep the jobs of this project"
 //	@Param			limit	query		int			false	"Maximum number of jobs returned, 1 to 500"	default(50)	minimum(1)	maximum(500)
 //	@Param			offset	query		int			false	"Number of jobs to skip"	default(0)	minimum(0)
@@ -129,7 +129,7 @@ func parseJobQuery(c *gin.Context) (JobFilter, error) {
 			state := State(strings.ToUpper(strings.TrimSpace(name)))
 			if !state.valid() {
 				errs = append(errs, httpapi.FieldError{Field: "state", Message: fmt.Sprintf(
-					"unknown state %q; use QUEUED, BLOCKED, RUNNING, CANCELLING, COMPLETED, FAILED or CANCELLED", name)})
+					"state %q is not one of QUEUED, BLOCKED, RUNNING, CANCELLING, COMPLETED, FAILED or CANCELLED", name)})
 				continue
 			}
 			filter.States = append(filter.States, state)
@@ -293,7 +293,7 @@ func (p *Pool) getSettings(c *gin.Context) error {
 // patchSettings changes the pool's limits.
 //
 //	@Summary		Change pool settings
-//	@Description	Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once; lowering it stops no running job.
+//	@Description	Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once, and lowering it stops no running job.
 //	@Tags			settings
 //	@Accept			json
 //	@Produce		json

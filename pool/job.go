@@ -121,7 +121,7 @@ type Job struct {
 	Only []string `json:"-"`
 	// OutputDir is the job's own directory for writing blocks,
 	// Config.OutputRoot/<id>. The pool creates it and sets this field on
-	// the copy it passes to Runner.Run; it is empty everywhere else.
+	// the copy it passes to Runner.Run. It is empty everywhere else.
 	OutputDir string `json:"-"`
 }
 
@@ -137,6 +137,7 @@ func (j *Job) Clone() *Job {
 	c.Position = clonePtr(j.Position)
 	c.EstimatedWaitMs = clonePtr(j.EstimatedWaitMs)
 	c.Stop = clonePtr(j.Stop)
+
 	if j.WaitingFor != nil {
 		w := *j.WaitingFor
 		w.BlockedBy = clonePtr(j.WaitingFor.BlockedBy)
@@ -152,12 +153,14 @@ func (j *Job) Clone() *Job {
 		r.Rows = append([]map[string]any(nil), j.Result.Rows...)
 		c.Result = &r
 	}
+
 	if j.Parameters != nil {
 		c.Parameters = make(map[string]any, len(j.Parameters))
 		for k, v := range j.Parameters {
 			c.Parameters[k] = v
 		}
 	}
+
 	c.Blocks = append([]BlockRun(nil), j.Blocks...)
 	c.Outputs = append([]Output(nil), j.Outputs...)
 	c.Definition = append(json.RawMessage(nil), j.Definition...)

@@ -55,7 +55,7 @@ func (p *Pool) Start(ctx context.Context) error {
 	return nil
 }
 
-// resetLocked forgets the jobs a failed Start had loaded.
+// resetLocked drops the jobs a failed Start had loaded.
 func (p *Pool) resetLocked() {
 	p.jobs = make(map[string]*activeJob)
 	p.lines = make(map[string]*lockLine)
@@ -69,7 +69,7 @@ func (p *Pool) loadHistoryLocked(ctx context.Context) {
 	filter := JobFilter{States: []State{StateCompleted, StateFailed, StateCancelled}, Limit: durationWindowSize}
 	jobs, _, err := p.store.ListJobs(ctx, filter)
 	if err != nil {
-		p.log.Warn("loading recent job durations failed; wait estimates start empty", "error", err)
+		p.log.Warn("loading recent job durations failed, so wait estimates start empty", "error", err)
 		return
 	}
 	// ListJobs returns the newest first, and the window keeps the last
@@ -93,12 +93,13 @@ func (p *Pool) loadHistoryLocked(ctx context.Context) {
 // Shutdown waiting, because Shutdown waits for every run to return.
 func (p *Pool) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
-	if !p.closing {
-		p.closing = true
-		if p.started {
-			p.log.Info("pool shutting down", "running_jobs", p.running, "waiting_jobs", p.order.live)
-		}
+	// Only the first call of a started pool logs, so that Stop after
+	// Shutdown adds no lines.
+	logged := p.started && !p.closing
+	if logged {
+		p.log.Info("pool shutting down", "running_jobs", p.running, "waiting_jobs", p.order.live)
 	}
+	p.closing = true
 	p.mu.Unlock()
 
 	// No run starts once closing is set, so runs.Wait cannot race with
@@ -109,19 +110,20 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		p.runs.Wait()
 		close(drained)
 	}()
+	cancelled := 0
 	select {
 	case <-drained:
-		return nil
 	case <-ctx.Done():
+		cancelled = p.cancelRunning()
+		<-drained
 	}
-
-	cancelled := p.cancelRunning()
-	<-drained
-	if cancelled == 0 {
-		return nil
+	if logged {
+		p.log.Info("pool stopped", "cancelled_jobs", cancelled)
 	}
-	p.log.Info("pool stopped after cancelling running jobs", "cancelled_jobs", cancelled)
-	return fmt.Errorf("shutdown cancelled %d running jobs: %w", cancelled, ctx.Err())
+	if cancelled > 0 {
+		return fmt.Errorf("shutdown cancelled %d running jobs: %w", cancelled, ctx.Err())
+	}
+	return nil
 }
 
 // Stop shuts the pool down at once: it is Shutdown with a context that is
@@ -146,7 +148,7 @@ func (p *Pool) cancelRunning() int {
 		}
 		record := &StopRecord{By: shutdownStopBy, Reason: shutdownStopReason, At: timestamp.From(time.Now())}
 		if err := p.stopRunningLocked(context.Background(), aj, record); err != nil {
-			// Shutdown goes on: the job is cancelled without the stored
+			// Shutdown goes on. The job is cancelled without the stored
 			// CANCELLING step, and its final record carries the stop.
 			p.log.Error("storing shutdown stop failed", "job_id", aj.job.ID, "error", err)
 			p.cancelRunLocked(aj, cancellingRecord(aj.job, record))

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/lambdaflow/lambdaflow/internal/timestamp"
@@ -27,16 +28,17 @@ type Pool struct {
 	runner Runner
 	log    *slog.Logger
 
-	// runs tracks the goroutines that run jobs; Shutdown waits for them.
+	// runs tracks the goroutines that run jobs, so that Shutdown can wait
+	// for them.
 	runs sync.WaitGroup
 
 	// mu guards the fields below and the activeJob and lockLine records
 	// they reach. Job transitions are written to the store while mu is
-	// held, so the store sees them in the order memory does.
+	// held, so the store receives them in the order memory applies them.
 	mu      sync.Mutex
 	started bool
 	closing bool
-	// requestedJobs is the requested slot limit; the effective limit is
+	// requestedJobs is the requested slot limit. The limit in force is
 	// capped at cfg.MaxConcurrentJobs.
 	requestedJobs int
 	queueLimit    int
@@ -64,7 +66,7 @@ type testHooks struct {
 	final func(*Job)
 }
 
-var errNotStarted = errors.New("pool has not been started; call Start first")
+var errNotStarted = errors.New("pool has not been started")
 
 // New returns a pool that keeps jobs in store and runs them with runner.
 // It starts nothing until Start.
@@ -93,7 +95,7 @@ func New(cfg Config, store Store, runner Runner) (*Pool, error) {
 
 // Submit stores a new job and queues it. The job gets a UUIDv7 id and the
 // next sequence number, and may already be RUNNING when Submit returns.
-// Its Parameters are stored as JSON, and the runner sees them decoded
+// Its Parameters are stored as JSON, and the runner receives them decoded
 // from JSON with numbers as json.Number.
 // Submit returns a *QueueFullError when QueueLimit jobs already wait and
 // ErrClosed once shutdown began.
@@ -154,24 +156,13 @@ func normalizeParameters(params map[string]any) (map[string]any, error) {
 
 // newJob builds the record of a submission, without Seq and State.
 func newJob(sub Submission) (*Job, error) {
-	if sub.Project == "" {
-		return nil, errors.New("invalid submission: Project is empty")
+	sub, err := withSubmissionDefaults(sub)
+	if err != nil {
+		return nil, err
 	}
-	if sub.Kind == "" {
-		sub.Kind = KindExecute
-	}
-	if sub.Kind != KindExecute && sub.Kind != KindLambda {
-		return nil, fmt.Errorf("invalid submission: Kind %q is neither %q nor %q", sub.Kind, KindExecute, KindLambda)
-	}
-	if sub.Timeout < 0 {
-		return nil, fmt.Errorf("invalid submission: Timeout %s is negative", sub.Timeout)
-	}
-	lockKey := sub.LockKey
-	if lockKey == "" && sub.Instance != nil {
-		lockKey = *sub.Instance
-	}
-	if lockKey == "" {
-		lockKey = sub.Project
+	params, err := normalizeParameters(sub.Parameters)
+	if err != nil {
+		return nil, err
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -181,10 +172,6 @@ func newJob(sub Submission) (*Job, error) {
 	blocks := make([]BlockRun, len(sub.Blocks))
 	for i, b := range sub.Blocks {
 		blocks[i] = BlockRun{Name: b.Name, Type: b.Type, State: BlockPending}
-	}
-	params, err := normalizeParameters(sub.Parameters)
-	if err != nil {
-		return nil, err
 	}
 	return &Job{
 		ID:          id.String(),
@@ -196,11 +183,42 @@ func newJob(sub Submission) (*Job, error) {
 		SubmittedAt: timestamp.Now(),
 		Blocks:      blocks,
 		Outputs:     []Output{},
-		TimeoutMs:   sub.Timeout.Milliseconds(),
-		LockKey:     lockKey,
+		TimeoutMs:   timeoutMs(sub.Timeout),
+		LockKey:     sub.LockKey,
 		Definition:  sub.Definition,
 		Only:        sub.Only,
 	}, nil
+}
+
+// timeoutMs rounds a timeout up to whole milliseconds, so that a positive
+// timeout below 1ms still sets a deadline.
+func timeoutMs(timeout time.Duration) int64 {
+	return int64((timeout + time.Millisecond - 1) / time.Millisecond)
+}
+
+// withSubmissionDefaults validates sub and fills in its defaults: Kind
+// execute, and as LockKey the instance id when there is one, else the
+// project name.
+func withSubmissionDefaults(sub Submission) (Submission, error) {
+	if sub.Project == "" {
+		return sub, errors.New("invalid submission: Project is empty")
+	}
+	if sub.Kind == "" {
+		sub.Kind = KindExecute
+	}
+	if sub.Kind != KindExecute && sub.Kind != KindLambda {
+		return sub, fmt.Errorf("invalid submission: Kind %q is neither %q nor %q", sub.Kind, KindExecute, KindLambda)
+	}
+	if sub.Timeout < 0 {
+		return sub, fmt.Errorf("invalid submission: Timeout %s is negative", sub.Timeout)
+	}
+	if sub.LockKey == "" && sub.Instance != nil {
+		sub.LockKey = *sub.Instance
+	}
+	if sub.LockKey == "" {
+		sub.LockKey = sub.Project
+	}
+	return sub, nil
 }
 
 // Job returns the job with the given id, or ErrJobNotFound. An active job

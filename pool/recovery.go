@@ -17,6 +17,14 @@ type recoveryCounts struct {
 	cancelled   int
 }
 
+func (c *recoveryCounts) countEnded(state State) {
+	if state == StateCancelled {
+		c.cancelled++
+	} else {
+		c.interrupted++
+	}
+}
+
 // recoverLocked loads the active jobs from the store in Seq order, ends
 // the ones that cannot go on, and queues the rest in their original
 // places. Every change to a job is written in its own transaction before
@@ -35,11 +43,7 @@ func (p *Pool) recoverLocked(ctx context.Context) (recoveryCounts, error) {
 			if err := p.store.UpdateJobs(ctx, next); err != nil {
 				return counts, fmt.Errorf("ending job %s: %w", job.ID, err)
 			}
-			if next.State == StateCancelled {
-				counts.cancelled++
-			} else {
-				counts.interrupted++
-			}
+			counts.countEnded(next.State)
 			p.log.Info("job ended by recovery", "job_id", job.ID, "from_state", job.State, "state", next.State)
 			continue
 		}
@@ -81,7 +85,7 @@ func recoveredRecord(job *Job) (*Job, bool) {
 		if job.Attempt >= 2 {
 			next.State = StateFailed
 			next.FinishedAt = now
-			next.Error = &JobError{Type: ErrorInterrupted, Message: fmt.Sprintf("the server stopped while attempt %d of the job ran; the job is not retried again", job.Attempt)}
+			next.Error = &JobError{Type: ErrorInterrupted, Message: fmt.Sprintf("the server stopped while attempt %d of the job ran, and a job is retried only once", job.Attempt)}
 			next.Blocks = settleBlocks(next.Blocks)
 			return next, false
 		}

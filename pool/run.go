@@ -175,7 +175,8 @@ func (p *Pool) finalRecordLocked(aj *activeJob, outcome Outcome, runErr, cause e
 
 // endState maps how a run ended to the job's final state and error. An
 // accepted stop always ends the job CANCELLED, even when the runner
-// finished in the meantime, because the client was told it would.
+// finished in the meantime, because the stop request already returned the
+// job as CANCELLING.
 func endState(aj *activeJob, runErr, cause error) (State, *JobError) {
 	var panicErr *panicError
 	var blockErr *BlockError
@@ -211,7 +212,7 @@ func stopMessage(stop *StopRecord) string {
 
 // settleBlocks returns a copy of blocks for a job that has ended: blocks
 // still PENDING become SKIPPED and blocks still RUNNING become CANCELLED.
-// The runner normally reports those itself; this is the backstop.
+// The runner normally reports those states itself, so this is a backstop.
 func settleBlocks(blocks []BlockRun) []BlockRun {
 	settled := append([]BlockRun(nil), blocks...)
 	now := timestamp.Ptr(time.Now())

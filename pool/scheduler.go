@@ -34,10 +34,10 @@ type activeJob struct {
 	// orderSlot is the job's slot in Pool.order while it waits, else 0.
 	orderSlot int
 
-	// cancel ends the run's context; set while the job holds a slot.
+	// cancel ends the run's context. It is set while the job holds a slot.
 	cancel context.CancelCauseFunc
-	// stopRequested is set when a stop, by a client or by shutdown, was
-	// accepted; the job then ends CANCELLED.
+	// stopRequested is set once a stop by a client or by shutdown was
+	// accepted. The job then ends CANCELLED.
 	stopRequested bool
 	// ended is set once the job's slot and lock were released.
 	ended bool
@@ -225,7 +225,7 @@ func (p *Pool) startLocked(aj *activeJob) bool {
 	next.State = StateRunning
 	next.StartedAt = timestamp.Ptr(time.Now())
 	if err := p.store.UpdateJobs(ctx, next); err != nil {
-		p.log.Error("recording job start failed", "job_id", next.ID, "error", err)
+		p.log.Error("storing job start failed", "job_id", next.ID, "error", err)
 		return p.failUnstartableLocked(aj, err)
 	}
 
@@ -241,7 +241,7 @@ func (p *Pool) startLocked(aj *activeJob) bool {
 
 // failUnstartableLocked fails a job whose start could not be stored, so
 // that one bad record cannot stall the queue. It returns false when the
-// failure cannot be stored either; the job then keeps waiting.
+// failure cannot be stored either, and the job then keeps waiting.
 func (p *Pool) failUnstartableLocked(aj *activeJob, cause error) bool {
 	final := aj.job.Clone()
 	final.State = StateFailed
@@ -253,7 +253,7 @@ func (p *Pool) failUnstartableLocked(aj *activeJob, cause error) bool {
 		changes = append(changes, promotion(aj.next)...)
 	}
 	if err := p.commitLocked(context.Background(), changes); err != nil {
-		p.log.Error("recording job failure failed; dispatching pauses until the next event", "job_id", aj.job.ID, "error", err)
+		p.log.Error("storing job failure failed, so dispatching pauses until the next event", "job_id", aj.job.ID, "error", err)
 		return false
 	}
 	p.removeWaitingLocked(aj)

@@ -54,7 +54,7 @@ func (p *Pool) settingsLocked() Settings {
 // SetConcurrentJobs sets the requested slot limit to n and stores it, so
 // that it survives restarts. An n below 1 returns a *SettingsError.
 // Raising the limit starts waiting jobs at once. Lowering it stops no
-// running job: no job starts until fewer jobs than the new limit run.
+// running job, and no job starts until fewer jobs than the new limit run.
 func (p *Pool) SetConcurrentJobs(ctx context.Context, n int) (Settings, error) {
 	return p.UpdateSettings(ctx, SettingsUpdate{ConcurrentJobs: &n})
 }

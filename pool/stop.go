@@ -55,7 +55,7 @@ func (p *Pool) stopInactive(ctx context.Context, id string, started bool) error 
 		return errNotStarted
 	}
 	// Only a job whose end could not be stored gets here.
-	return fmt.Errorf("job %s is %s in the store but no longer active; a restart recovers it", id, job.State)
+	return fmt.Errorf("job %s is %s in the store but no longer active in the pool, and the next restart recovers it", id, job.State)
 }
 
 // stopWaitingLocked cancels a QUEUED or BLOCKED job.

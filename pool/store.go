@@ -42,9 +42,9 @@ type Store interface {
 
 // JobFilter selects jobs for Pool.Jobs and Store.ListJobs.
 type JobFilter struct {
-	// States keeps jobs in any of these states; empty keeps all.
+	// States keeps the jobs in any of these states. Empty keeps all.
 	States []State
-	// Project keeps the jobs of this project; empty keeps all.
+	// Project keeps the jobs of this project. Empty keeps all.
 	Project string
 	// Limit is the maximum number of jobs returned. Pool.Jobs treats 0
 	// as DefaultListLimit and caps it at MaxListLimit.
@@ -90,7 +90,7 @@ func (e *QueueFullError) Error() string {
 type SettingsError struct {
 	// Field is the JSON name of the setting, such as concurrentJobs.
 	Field string
-	// Message says what is wrong and what is expected.
+	// Message describes what is wrong and what is expected.
 	Message string
 }
 

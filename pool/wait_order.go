@@ -14,7 +14,8 @@ package pool
 type waitOrder struct {
 	// members[i] is the job in slot i+1, or nil once it left.
 	members []*activeJob
-	// tree is the 1-based Fenwick array over the slots; tree[0] is unused.
+	// tree is the 1-based Fenwick array over the slots, so tree[0] is
+	// unused.
 	tree []int32
 	// live counts the slots that hold a job.
 	live int
@@ -69,16 +70,16 @@ func (o *waitOrder) prefix(i int) int {
 // compact renumbers the remaining jobs into slots 1..live and rebuilds
 // the tree in O(n).
 func (o *waitOrder) compact() {
-	kept := o.members[:0]
+	remaining := o.members[:0]
 	for _, j := range o.members {
 		if j != nil {
-			kept = append(kept, j)
+			remaining = append(remaining, j)
 		}
 	}
-	clear(o.members[len(kept):])
-	o.members = kept
-	o.tree = make([]int32, len(kept)+1)
-	for i, j := range kept {
+	clear(o.members[len(remaining):])
+	o.members = remaining
+	o.tree = make([]int32, len(remaining)+1)
+	for i, j := range remaining {
 		j.orderSlot = i + 1
 		o.tree[i+1] = 1
 	}

@@ -16,7 +16,7 @@ import (
 
 // MemoryStore is a pool.Store that keeps jobs and settings in memory. It
 // stores copies, so callers may change the jobs they pass and get. The
-// zero value is not usable; call NewMemoryStore.
+// zero value is not usable, so call NewMemoryStore.
 type MemoryStore struct {
 	// mu guards every field below.
 	mu       sync.Mutex

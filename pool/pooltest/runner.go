@@ -11,7 +11,7 @@ import (
 // Runner is a pool.Runner whose runs wait until the test ends them with
 // Run.Complete, Run.Fail or Run.Panic. A run whose context ends returns
 // the context's error at once, unless Run.HoldAfterCancel was called. The
-// zero value is not usable; call NewRunner.
+// zero value is not usable, so call NewRunner.
 type Runner struct {
 	// mu guards every field below.
 	mu   sync.Mutex
@@ -141,7 +141,7 @@ func (r *Run) HoldAfterCancel() {
 	r.hold.Store(true)
 }
 
-// ending is how the test ends a run.
+// ending is the result a test gives a run.
 type ending struct {
 	outcome    pool.Outcome
 	err        error
