@@ -288,3 +288,14 @@ func TestJobEndsExactlyOnce(t *testing.T) {
 		t.Errorf("internals = %+v, want no running job and no held lock", got)
 	}
 }
+
+func TestTimeoutRoundsUpToMillisecond(t *testing.T) {
+	b := setup(t)
+	job := submitTo(t, b.pool, "a", 500*time.Microsecond)
+	if job.TimeoutMs != 1 {
+		t.Errorf("TimeoutMs = %d for 500µs, want 1", job.TimeoutMs)
+	}
+	if got := b.awaitFinal(t, job.ID); got.Error == nil || got.Error.Type != pool.ErrorTimeout {
+		t.Errorf("job ended %s with %+v, want FAILED TIMEOUT", got.State, got.Error)
+	}
+}
