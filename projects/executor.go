@@ -67,7 +67,10 @@ func (e *Executor) Run(ctx context.Context, job *pool.Job, update func(pool.Bloc
 	if len(errs) > 0 {
 		return pool.Outcome{}, fmt.Errorf("binding parameters of job %s: %s: %s", job.ID, errs[0].Field, errs[0].Message)
 	}
-	outDir := filepath.Join(e.cfg.OutputRoot, job.ID)
+	outDir := job.OutputDir
+	if outDir == "" {
+		outDir = filepath.Join(e.cfg.OutputRoot, job.ID)
+	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return pool.Outcome{}, fmt.Errorf("creating output directory: %w", err)
 	}

@@ -186,7 +186,12 @@ func (s *server) shutdown() error {
 	if errors.Is(httpErr, context.DeadlineExceeded) {
 		httpErr = s.http.Close()
 	}
-	err := errors.Join(httpErr, <-poolErr, s.db.Close())
+	drainErr := <-poolErr
+	if errors.Is(drainErr, context.DeadlineExceeded) {
+		s.logger.Warn("grace period ended; the jobs still running were cancelled", "grace", s.cfg.ShutdownGrace)
+		drainErr = nil
+	}
+	err := errors.Join(httpErr, drainErr, s.db.Close())
 	s.logger.Info("lambdaflow stopped")
 	return err
 }
