@@ -33,7 +33,7 @@ func (c *serveConfig) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the database and the jobs' output directories")
 	fs.StringVar(&c.FilesDir, "files-dir", "", "directory that reading blocks and file parameters resolve paths against (default <data-dir>/files)")
 	fs.IntVar(&c.ConcurrentJobs, "concurrent-jobs", 1, "slots: jobs that may run at once, capped at the usable CPU cores; a value set at run time with PATCH /api/v1/settings is kept across restarts and wins")
-	fs.IntVar(&c.QueueLimit, "queue-limit", 10000, "maximum number of waiting (QUEUED or BLOCKED) jobs; more submissions get 429")
+	fs.IntVar(&c.QueueLimit, "queue-limit", 10000, "maximum number of waiting (QUEUED or BLOCKED) jobs; more submissions get 429; a value set with PATCH /api/v1/settings is kept across restarts and wins")
 	fs.IntVar(&c.ResultRows, "result-rows", 1000, "maximum result rows a job returns inline")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGINT or SIGTERM, how long running jobs may finish before they are cancelled")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
