@@ -146,6 +146,9 @@ func (s *server) router(api *projects.API) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// Client addresses (recorded as who stopped a job) come from the
+	// connection, not from X-Forwarded-For headers anyone can send.
+	_ = r.SetTrustedProxies(nil)
 	r.Use(httpapi.Middleware(s.logger.With("component", "http")))
 	r.NoRoute(httpapi.NoRoute)
 	r.NoMethod(httpapi.NoMethod)
