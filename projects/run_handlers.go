@@ -161,7 +161,6 @@ func (a *API) execute(c *gin.Context) error {
 	if err != nil {
 		return pool.SubmitProblem(err)
 	}
-	httpapi.Logger(c).Info("job queued", "job_id", job.ID, "project", rec.Name, "kind", job.Kind)
 	c.Header("Location", "/api/v1/jobs/"+job.ID)
 	c.JSON(http.StatusAccepted, job)
 	return nil
