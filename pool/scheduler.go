@@ -41,6 +41,9 @@ type activeJob struct {
 	stopRequested bool
 	// ended is set once the job's slot and lock were released.
 	ended bool
+	// done, created by the first Await on the job, is closed when the
+	// job reaches its final state.
+	done chan struct{}
 }
 
 // lockLine is the lock of one lock key and the jobs waiting for it.
@@ -270,9 +273,10 @@ func (p *Pool) removeWaitingLocked(aj *activeJob) {
 	p.notifyFinalLocked(aj)
 }
 
-// notifyFinalLocked calls the test hook for a job that reached a final
-// state.
+// notifyFinalLocked wakes the callers of Await and calls the test hook
+// for a job that reached a final state.
 func (p *Pool) notifyFinalLocked(aj *activeJob) {
+	aj.closeDoneLocked()
 	if p.hooks.final != nil {
 		p.hooks.final(aj.job.Clone())
 	}
