@@ -4,12 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lambdaflow/lambdaflow/internal/httpapi"
 )
@@ -122,8 +120,9 @@ func (p *Project) parameterNames() string {
 }
 
 // convert turns a JSON value into the parameter's Go type and checks its
-// constraints. Strings are converted only where the meaning is
-// unambiguous: "42" for a number, "true" for a boolean.
+// constraints with the validator rules of def (see rules). Strings are
+// converted only where the meaning is unambiguous: "42" for a number,
+// "true" for a boolean, "2014-03-01" for a date.
 func (def *Parameter) convert(raw any) (any, error) {
 	v, err := def.coerce(raw)
 	if err != nil {
@@ -155,49 +154,6 @@ func (def *Parameter) coerce(raw any) (any, error) {
 		return toTime(raw, time.RFC3339Nano, "an RFC 3339 date-time such as 2014-03-01T12:00:00Z")
 	}
 	return nil, fmt.Errorf("has unknown type %q", def.Type)
-}
-
-func (def *Parameter) check(v any) error {
-	switch x := v.(type) {
-	case float64:
-		return def.checkRange(x)
-	case int64:
-		return def.checkRange(float64(x))
-	case string:
-		return def.checkString(x)
-	}
-	return nil
-}
-
-func (def *Parameter) checkRange(x float64) error {
-	if def.Min != nil && x < *def.Min {
-		return fmt.Errorf("must be at least %s, got %s", formatFloat(*def.Min), formatFloat(x))
-	}
-	if def.Max != nil && x > *def.Max {
-		return fmt.Errorf("must be at most %s, got %s", formatFloat(*def.Max), formatFloat(x))
-	}
-	return nil
-}
-
-func (def *Parameter) checkString(s string) error {
-	n := utf8.RuneCountInString(s)
-	switch {
-	case def.MinLength != nil && n < *def.MinLength:
-		return fmt.Errorf("must be at least %d characters long, got %d", *def.MinLength, n)
-	case def.MaxLength != nil && n > *def.MaxLength:
-		return fmt.Errorf("must be at most %d characters long, got %d", *def.MaxLength, n)
-	case def.Type == TypeChoice && !slices.Contains(def.Options, s):
-		return fmt.Errorf("must be one of %s, got %q", strings.Join(def.Options, ", "), s)
-	case def.Type == TypeFile && !relativePath(s):
-		return fmt.Errorf("must be a relative path inside the files directory, got %q", s)
-	}
-	if def.Pattern != "" {
-		re, err := regexp.Compile(def.Pattern)
-		if err == nil && !re.MatchString(s) {
-			return fmt.Errorf("must match the pattern %s, got %q", def.Pattern, s)
-		}
-	}
-	return nil
 }
 
 func toFloat(raw any) (any, error) {
