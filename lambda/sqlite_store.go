@@ -1,0 +1,192 @@
+package lambda
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lambdaflow/lambdaflow/internal/timestamp"
+)
+
+// SQLiteStore is the Store of the embedded SQLite database, in the
+// instances and idempotency_keys tables that migration 0003_lambda.sql
+// creates.
+type SQLiteStore struct {
+	db *sql.DB
+}
+
+// NewSQLiteStore returns a store on db, a database opened with
+// database.Open.
+func NewSQLiteStore(db *sql.DB) *SQLiteStore {
+	return &SQLiteStore{db: db}
+}
+
+var _ Store = (*SQLiteStore)(nil)
+
+const selectInstances = `SELECT id, project, job_id, definition, parameters, delete_on_finish,
+	created_at, finished_at, expires_at FROM instances`
+
+// InsertInstance stores a new instance.
+func (s *SQLiteStore) InsertInstance(ctx context.Context, inst *Instance) error {
+	params, err := json.Marshal(inst.Parameters)
+	if err != nil {
+		return fmt.Errorf("encoding parameters of instance %s: %w", inst.ID, err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO instances (id, project, job_id, definition, parameters,
+		delete_on_finish, created_at, finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		inst.ID, inst.Project, inst.Job, string(inst.Definition), string(params), inst.DeleteExecutionOnFinish,
+		inst.CreatedAt.UnixMilli(), millisOrNull(inst.FinishedAt), millisOrNull(inst.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("inserting instance %s: %w", inst.ID, err)
+	}
+	return nil
+}
+
+// Instance returns the instance with the given id.
+func (s *SQLiteStore) Instance(ctx context.Context, id string) (*Instance, error) {
+	inst, err := scanInstance(s.db.QueryRowContext(ctx, selectInstances+" WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrInstanceNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading instance %s: %w", id, err)
+	}
+	return inst, nil
+}
+
+// FinishInstance records the end of the instance's job.
+func (s *SQLiteStore) FinishInstance(ctx context.Context, id string, finishedAt, expiresAt time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE instances SET finished_at = ?, expires_at = ? WHERE id = ?`,
+		finishedAt.UnixMilli(), expiresAt.UnixMilli(), id)
+	if err != nil {
+		return fmt.Errorf("finishing instance %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteInstance removes the instance.
+func (s *SQLiteStore) DeleteInstance(ctx context.Context, id string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM instances WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("deleting instance %s: %w", id, err)
+	}
+	return nil
+}
+
+// ExpiredInstances returns the ids of the instances expired at now.
+func (s *SQLiteStore) ExpiredInstances(ctx context.Context, now time.Time) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM instances WHERE expires_at <= ? ORDER BY expires_at`, now.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("listing expired instances: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("listing expired instances: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// UnfinishedInstances returns the instances whose job was not yet seen to
+// end.
+func (s *SQLiteStore) UnfinishedInstances(ctx context.Context) ([]*Instance, error) {
+	rows, err := s.db.QueryContext(ctx, selectInstances+" WHERE finished_at IS NULL ORDER BY created_at, id")
+	if err != nil {
+		return nil, fmt.Errorf("listing unfinished instances: %w", err)
+	}
+	defer rows.Close()
+	var list []*Instance
+	for rows.Next() {
+		inst, err := scanInstance(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing unfinished instances: %w", err)
+		}
+		list = append(list, inst)
+	}
+	return list, rows.Err()
+}
+
+// IdempotencyKey returns the unexpired record of key on project.
+func (s *SQLiteStore) IdempotencyKey(ctx context.Context, project, key string, now time.Time) (*IdempotencyRecord, bool, error) {
+	rec := &IdempotencyRecord{Project: project, Key: key}
+	var created, expires int64
+	err := s.db.QueryRowContext(ctx, `SELECT request_hash, job_id, instance_id, created_at, expires_at
+		FROM idempotency_keys WHERE project = ? AND key = ? AND expires_at > ?`, project, key, now.UnixMilli()).
+		Scan(&rec.RequestHash, &rec.JobID, &rec.InstanceID, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading idempotency key %q of project %s: %w", key, project, err)
+	}
+	rec.CreatedAt, rec.ExpiresAt = time.UnixMilli(created).UTC(), time.UnixMilli(expires).UTC()
+	return rec, true, nil
+}
+
+// PutIdempotencyKey stores rec over any earlier record of its key.
+func (s *SQLiteStore) PutIdempotencyKey(ctx context.Context, rec *IdempotencyRecord) error {
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO idempotency_keys
+		(project, key, request_hash, job_id, instance_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		rec.Project, rec.Key, rec.RequestHash, rec.JobID, rec.InstanceID, rec.CreatedAt.UnixMilli(), rec.ExpiresAt.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("storing idempotency key %q of project %s: %w", rec.Key, rec.Project, err)
+	}
+	return nil
+}
+
+// DeleteExpiredKeys removes the idempotency keys expired at now.
+func (s *SQLiteStore) DeleteExpiredKeys(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE expires_at <= ?`, now.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("deleting expired idempotency keys: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+func scanInstance(row rowScanner) (*Instance, error) {
+	var inst Instance
+	var definition, params string
+	var created int64
+	var finished, expires sql.NullInt64
+	err := row.Scan(&inst.ID, &inst.Project, &inst.Job, &definition, &params, &inst.DeleteExecutionOnFinish,
+		&created, &finished, &expires)
+	if err != nil {
+		return nil, err
+	}
+	inst.Definition = json.RawMessage(definition)
+	dec := json.NewDecoder(strings.NewReader(params))
+	dec.UseNumber()
+	if err := dec.Decode(&inst.Parameters); err != nil {
+		return nil, fmt.Errorf("decoding parameters of instance %s: %w", inst.ID, err)
+	}
+	inst.CreatedAt = timestamp.From(time.UnixMilli(created))
+	inst.FinishedAt = millisToTime(finished)
+	inst.ExpiresAt = millisToTime(expires)
+	return &inst, nil
+}
+
+func millisOrNull(t *timestamp.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func millisToTime(v sql.NullInt64) *timestamp.Time {
+	if !v.Valid {
+		return nil
+	}
+	return timestamp.Ptr(time.UnixMilli(v.Int64))
+}

@@ -1,0 +1,178 @@
+package lambda
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"unicode"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lambdaflow/lambdaflow/internal/httpapi"
+	"github.com/lambdaflow/lambdaflow/projects"
+)
+
+// requestFormField is the multipart form field that holds the JSON body.
+const requestFormField = "request"
+
+// upload is one file part of a multipart invocation.
+type upload struct {
+	// parameter is the form name, which names a file parameter.
+	parameter string
+	// name is the base name the file is stored under.
+	name string
+	data []byte
+}
+
+// invokeUpload reads a multipart invocation: the JSON body in the form
+// field "request" and one file part per file parameter, all within
+// MaxUploadBytes. The files are held in memory until the request is
+// checked, then written to the instance's directory.
+func (s *Service) invokeUpload(c *gin.Context) error {
+	if s.cfg.FilesDir == "" {
+		return httpapi.NewProblem(http.StatusUnsupportedMediaType, httpapi.CodeUnsupportedMediaType,
+			"file uploads are disabled because the server has no files directory; send application/json")
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes)
+	reader, err := c.Request.MultipartReader()
+	if err != nil {
+		return httpapi.BadRequest("", fmt.Sprintf("reading multipart form: %v", err))
+	}
+	var req InvokeRequest
+	var uploads []upload
+	for {
+		part, err := reader.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return s.uploadProblem(err)
+		}
+		uploads, err = s.readPart(part, &req, uploads)
+		if err != nil {
+			return err
+		}
+	}
+	return s.run(c, &req, uploads)
+}
+
+// readPart reads one part into req or appends it to uploads.
+func (s *Service) readPart(part *multipart.Part, req *InvokeRequest, uploads []upload) ([]upload, error) {
+	defer part.Close()
+	data, err := io.ReadAll(part)
+	if err != nil {
+		return nil, s.uploadProblem(err)
+	}
+	name := part.FormName()
+	if part.FileName() != "" {
+		return append(uploads, upload{parameter: name, name: storedName(part.FileName()), data: data}), nil
+	}
+	if name != requestFormField {
+		return nil, httpapi.BadRequest(name, fmt.Sprintf("unknown form field %q; send the JSON body as %q and files with a file name", name, requestFormField))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(req); err != nil {
+		return nil, httpapi.BadRequest(requestFormField, fmt.Sprintf("form field %q is not a valid lambda request: %v", requestFormField, err))
+	}
+	return uploads, nil
+}
+
+func (s *Service) uploadProblem(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return httpapi.NewProblem(http.StatusRequestEntityTooLarge, httpapi.CodePayloadTooLarge,
+			fmt.Sprintf("multipart request body exceeds %d bytes", s.cfg.MaxUploadBytes))
+	}
+	return httpapi.BadRequest("", fmt.Sprintf("reading multipart form: %v", err))
+}
+
+// storedName returns the base name of a client's file name, or "upload"
+// when nothing usable is left.
+func storedName(fileName string) string {
+	base := path.Base(strings.ReplaceAll(fileName, `\`, "/"))
+	if base == "." || base == ".." || base == "/" || strings.ContainsFunc(base, unicode.IsControl) {
+		return "upload"
+	}
+	return base
+}
+
+// withUploads returns params with each upload as the value of its file
+// parameter: its path relative to the files directory.
+func withUploads(rec *projects.Record, field string, params map[string]any, instanceID string, uploads []upload) (map[string]any, []httpapi.FieldError) {
+	if len(uploads) == 0 {
+		return params, nil
+	}
+	values := make(map[string]any, len(params)+len(uploads))
+	for k, v := range params {
+		values[k] = v
+	}
+	var errs []httpapi.FieldError
+	seen := map[string]bool{}
+	for _, u := range uploads {
+		at := field + "." + u.parameter
+		_, given := params[u.parameter]
+		switch {
+		case !isFileParameter(rec, u.parameter):
+			errs = append(errs, httpapi.FieldError{Field: at, Message: fmt.Sprintf("file part %q names no file parameter of project %s", u.parameter, rec.Name)})
+		case seen[u.parameter]:
+			errs = append(errs, httpapi.FieldError{Field: at, Message: fmt.Sprintf("more than one file part is named %q", u.parameter)})
+		case given:
+			errs = append(errs, httpapi.FieldError{Field: at, Message: "is given both as a file part and in parameters; send one of them"})
+		}
+		seen[u.parameter] = true
+		values[u.parameter] = instanceFilePath(instanceID, u.parameter, u.name)
+	}
+	return values, errs
+}
+
+func isFileParameter(rec *projects.Record, name string) bool {
+	for _, def := range rec.Parameters {
+		if def.Name == name {
+			return def.Type == projects.TypeFile
+		}
+	}
+	return false
+}
+
+// storeUploads writes inv's uploaded files into the instance's directory,
+// FilesDir/.instances/<instance id>/<parameter>/<file name>.
+func (s *Service) storeUploads(inv *invocation) error {
+	if len(inv.uploads) == 0 {
+		return nil
+	}
+	root := s.instanceDir(inv.instanceID)
+	for _, u := range inv.uploads {
+		dir := filepath.Join(root, u.parameter)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			s.discardUploads(inv.instanceID)
+			return fmt.Errorf("creating directory of instance %s: %w", inv.instanceID, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, u.name), u.data, 0o644); err != nil {
+			s.discardUploads(inv.instanceID)
+			return fmt.Errorf("storing file %s of instance %s: %w", u.name, inv.instanceID, err)
+		}
+	}
+	return nil
+}
+
+// discardUploads removes the directory of an instance that was not
+// queued.
+func (s *Service) discardUploads(instanceID string) {
+	dir := s.instanceDir(instanceID)
+	if dir == "" {
+		return
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		s.log.Error("removing files of an instance that was not queued failed", "instance_id", instanceID, "error", err)
+	}
+}
