@@ -182,6 +182,18 @@ func (s *Service) clean(ctx context.Context) {
 // instance whose job is still active gets a watcher. The cleaner calls
 // Sweep every SweepInterval; tests call it to clean up at a known time.
 func (s *Service) Sweep(ctx context.Context) error {
+	// Settling first lets an instance whose job ended long ago expire in
+	// the same sweep.
+	unfinished, err := s.store.UnfinishedInstances(ctx)
+	if err != nil {
+		return err
+	}
+	for _, inst := range unfinished {
+		if err := s.settle(ctx, inst); err != nil {
+			return err
+		}
+	}
+
 	now := s.now()
 	expired, err := s.store.ExpiredInstances(ctx, now)
 	if err != nil {
@@ -189,16 +201,6 @@ func (s *Service) Sweep(ctx context.Context) error {
 	}
 	for _, id := range expired {
 		if err := s.removeInstance(ctx, id); err != nil {
-			return err
-		}
-	}
-
-	unfinished, err := s.store.UnfinishedInstances(ctx)
-	if err != nil {
-		return err
-	}
-	for _, inst := range unfinished {
-		if err := s.settle(ctx, inst); err != nil {
 			return err
 		}
 	}

@@ -128,9 +128,10 @@ func withUploads(rec *projects.Record, field string, params map[string]any, inst
 			errs = append(errs, httpapi.FieldError{Field: at, Message: fmt.Sprintf("more than one file part is named %q", u.parameter)})
 		case given:
 			errs = append(errs, httpapi.FieldError{Field: at, Message: "is given both as a file part and in parameters; send one of them"})
+		default:
+			values[u.parameter] = instanceFilePath(instanceID, u.parameter, u.name)
 		}
 		seen[u.parameter] = true
-		values[u.parameter] = instanceFilePath(instanceID, u.parameter, u.name)
 	}
 	return values, errs
 }
