@@ -1,7 +1,7 @@
-// Package lambda runs a project as ephemeral instances: each invocation
+// Package lambda runs a project as ephemeral instances. Each invocation
 // clones the project's definition, binds the caller's parameters and
-// queues the copy as one job with a lock of its own, so that instances of
-// one project run side by side up to the pool's slot limit. The package
+// queues the copy as one job with a lock of its own. Instances of one
+// project therefore run side by side up to the pool's slot limit. The package
 // serves POST /projects/{project}/lambda, .../lambda/batch and GET
 // /instances/{instance}, stores instances and idempotency keys, and
 // removes instances once their job ended or their retention ran out.
@@ -24,7 +24,7 @@ import (
 	"github.com/lambdaflow/lambdaflow/projects"
 )
 
-// Scheduler is what the lambda API needs of the pool.
+// Scheduler is the part of the pool that the lambda API uses.
 type Scheduler interface {
 	Submit(ctx context.Context, sub pool.Submission) (*pool.Job, error)
 	Job(ctx context.Context, id string) (*pool.Job, error)
@@ -32,7 +32,7 @@ type Scheduler interface {
 	StopJob(ctx context.Context, id, by, reason string) (*pool.Job, error)
 }
 
-// Projects is what the lambda API needs of the project store.
+// Projects is the part of the project store that the lambda API uses.
 type Projects interface {
 	Get(ctx context.Context, name string) (*projects.Record, error)
 }
