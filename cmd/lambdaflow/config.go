@@ -16,16 +16,22 @@ import (
 // and an environment variable LAMBDAFLOW_<FLAG IN UPPER SNAKE CASE>; a
 // flag given on the command line wins over the environment.
 type serveConfig struct {
-	Addr           string
-	DataDir        string
-	FilesDir       string
-	ConcurrentJobs int
-	QueueLimit     int
-	ResultRows     int
-	ShutdownGrace  time.Duration
-	LogLevel       string
-	LogFormat      string
-	Examples       bool
+	Addr                 string
+	DataDir              string
+	FilesDir             string
+	ConcurrentJobs       int
+	QueueLimit           int
+	ResultRows           int
+	ShutdownGrace        time.Duration
+	LambdaMaxWait        time.Duration
+	InstanceRetention    time.Duration
+	IdempotencyRetention time.Duration
+	LambdaMaxBatch       int
+	MaxUploadBytes       int64
+	LambdaSweepInterval  time.Duration
+	LogLevel             string
+	LogFormat            string
+	Examples             bool
 }
 
 func (c *serveConfig) bindFlags(fs *pflag.FlagSet) {
@@ -36,6 +42,12 @@ func (c *serveConfig) bindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.QueueLimit, "queue-limit", 10000, "maximum number of waiting (QUEUED or BLOCKED) jobs; more submissions get 429; a value set with PATCH /api/v1/settings is kept across restarts and wins")
 	fs.IntVar(&c.ResultRows, "result-rows", 1000, "maximum result rows a job returns inline")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGINT or SIGTERM, how long running jobs may finish before they are cancelled")
+	fs.DurationVar(&c.LambdaMaxWait, "lambda-max-wait", 60*time.Second, "longest wait a lambda invocation may ask for; longer waits are cut to it")
+	fs.DurationVar(&c.InstanceRetention, "instance-retention", 24*time.Hour, "how long an instance invoked with deleteExecutionOnFinish false stays readable after its job ended")
+	fs.DurationVar(&c.IdempotencyRetention, "idempotency-retention", 24*time.Hour, "how long an idempotency key returns its first job")
+	fs.IntVar(&c.LambdaMaxBatch, "lambda-max-batch", 100, "maximum parameter sets in one lambda batch")
+	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", 32<<20, "maximum size in bytes of a multipart lambda invocation with its files")
+	fs.DurationVar(&c.LambdaSweepInterval, "lambda-sweep-interval", time.Minute, "how often expired instances and idempotency keys are removed")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&c.Examples, "examples", true, "store the example projects when the database holds no project, and copy their data into the files directory")

@@ -21,6 +21,7 @@ import (
 	"github.com/lambdaflow/lambdaflow/examples"
 	"github.com/lambdaflow/lambdaflow/internal/database"
 	"github.com/lambdaflow/lambdaflow/internal/httpapi"
+	"github.com/lambdaflow/lambdaflow/lambda"
 	"github.com/lambdaflow/lambdaflow/pool"
 	"github.com/lambdaflow/lambdaflow/projects"
 )
@@ -59,6 +60,7 @@ type server struct {
 	logger *slog.Logger
 	db     *sql.DB
 	pool   *pool.Pool
+	lambda *lambda.Service
 	http   *http.Server
 	ready  atomic.Bool
 }
@@ -127,14 +129,38 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 		return nil, s.abort(fmt.Errorf("starting pool: %w", err))
 	}
 
+	if err := s.startLambda(ctx, projectStore); err != nil {
+		s.pool.Stop()
+		return nil, s.abort(err)
+	}
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		s.lambda.Stop()
 		s.pool.Stop()
 		return nil, s.abort(fmt.Errorf("listening on %s: %w", cfg.Addr, err))
 	}
 	api := projects.NewAPI(projectStore, s.pool, projects.APIConfig{Logger: s.logger})
 	s.http = &http.Server{Handler: s.router(api), ReadHeaderTimeout: 10 * time.Second}
 	return ln, nil
+}
+
+func (s *server) startLambda(ctx context.Context, projectStore projects.Store) error {
+	cfg := s.cfg
+	var err error
+	s.lambda, err = lambda.New(lambda.Config{
+		MaxWait: cfg.LambdaMaxWait, InstanceRetention: cfg.InstanceRetention,
+		IdempotencyRetention: cfg.IdempotencyRetention, MaxBatch: cfg.LambdaMaxBatch,
+		MaxUploadBytes: cfg.MaxUploadBytes, SweepInterval: cfg.LambdaSweepInterval,
+		FilesDir: cfg.FilesDir, Logger: s.logger,
+	}, lambda.NewSQLiteStore(s.db), projectStore, s.pool)
+	if err != nil {
+		return err
+	}
+	if err := s.lambda.Start(ctx); err != nil {
+		return fmt.Errorf("starting lambda service: %w", err)
+	}
+	return nil
 }
 
 func (s *server) abort(err error) error {
@@ -159,6 +185,7 @@ func (s *server) router(api *projects.API) *gin.Engine {
 	v1 := r.Group("/api/v1")
 	api.Register(v1)
 	s.pool.Register(v1)
+	s.lambda.Register(v1)
 	return r
 }
 
@@ -190,6 +217,9 @@ func (s *server) shutdown() error {
 		httpErr = s.http.Close()
 	}
 	drainErr := <-poolErr
+	// Jobs cancelled by the drain still remove their instances, which
+	// writes to the database, so the lambda service stops after the pool.
+	s.lambda.Stop()
 	if errors.Is(drainErr, context.DeadlineExceeded) {
 		s.logger.Warn("grace period ended; the jobs still running were cancelled", "grace", s.cfg.ShutdownGrace)
 		drainErr = nil
