@@ -136,9 +136,15 @@ func (p *Pool) finish(aj *activeJob, outcome Outcome, runErr, cause error) {
 	line.holder = nil
 	changes := append([]change{{aj: aj, next: final}}, promotion(line.head)...)
 	if err := p.writeLocked(context.Background(), changes); err != nil {
-		// The slot and lock are released anyway. The store keeps the job
-		// as RUNNING or CANCELLING until the next Start recovers it.
 		p.log.Error("storing the end of a job failed", "job_id", final.ID, "state", final.State, "error", err)
+		// A result the store cannot encode must not leave the job RUNNING:
+		// store it FAILED without result. When that fails too, the slot and
+		// lock are released anyway and the next Start recovers the job.
+		final = withoutResult(final, err)
+		changes[0].next = final
+		if err := p.writeLocked(context.Background(), changes); err != nil {
+			p.log.Error("storing the failure of a job failed", "job_id", final.ID, "error", err)
+		}
 	}
 	applyChanges(changes)
 
@@ -251,4 +257,15 @@ func outputPath(id, name string) string {
 		segments[i] = url.PathEscape(s)
 	}
 	return "/api/v1/jobs/" + url.PathEscape(id) + "/outputs/" + strings.Join(segments, "/")
+}
+
+// withoutResult returns a copy of job FAILED with error type INTERNAL and
+// no result or outputs, for when storing its end failed with err.
+func withoutResult(job *Job, err error) *Job {
+	failed := job.Clone()
+	failed.State = StateFailed
+	failed.Result = nil
+	failed.Outputs = []Output{}
+	failed.Error = &JobError{Type: ErrorInternal, Message: fmt.Sprintf("storing the job's end failed: %v", err)}
+	return failed
 }

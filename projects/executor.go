@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -88,7 +89,11 @@ func (e *Executor) Run(ctx context.Context, job *pool.Job, update func(pool.Bloc
 	if err != nil {
 		return pool.Outcome{}, err
 	}
-	return pool.Outcome{Result: r.result(p.Result, e.cfg.ResultRows), Outputs: outputs}, nil
+	result, err := r.result(p.Result, e.cfg.ResultRows)
+	if err != nil {
+		return pool.Outcome{Outputs: outputs}, &pool.BlockError{Block: p.Result, Err: err}
+	}
+	return pool.Outcome{Result: result, Outputs: outputs}, nil
 }
 
 // selection returns the set of blocks to run: those named in only and
@@ -306,35 +311,47 @@ func countRows(tables []*blocks.Table) int64 {
 }
 
 // result returns up to limit rows of the named block in JSON form, or nil
-// when the block is unnamed or did not complete.
-func (r *dagRun) result(name string, limit int) *pool.Result {
+// when the block is unnamed or did not complete. A float that is infinite
+// or NaN, such as the result of 1 / 0, is an error because JSON cannot
+// represent it.
+func (r *dagRun) result(name string, limit int) (*pool.Result, error) {
 	n, ok := r.nodes[name]
 	if name == "" || !ok || !n.ok {
-		return nil
+		return nil, nil
 	}
 	rows := n.table.Rows
 	res := &pool.Result{Total: len(rows), Rows: make([]map[string]any, 0, min(len(rows), limit))}
 	if len(rows) > limit {
 		rows, res.Truncated = rows[:limit], true
 	}
-	for _, row := range rows {
-		res.Rows = append(res.Rows, jsonRow(row))
+	for i, row := range rows {
+		out, err := jsonRow(row)
+		if err != nil {
+			return nil, fmt.Errorf("result row %d: %w", i+1, err)
+		}
+		res.Rows = append(res.Rows, out)
 	}
-	return res
+	return res, nil
 }
 
 // jsonRow converts a row's times to text: YYYY-MM-DD at midnight UTC,
 // RFC 3339 otherwise.
-func jsonRow(row blocks.Row) map[string]any {
+func jsonRow(row blocks.Row) (map[string]any, error) {
 	out := make(map[string]any, len(row))
 	for k, v := range row {
-		if t, ok := v.(time.Time); ok {
-			out[k] = formatText(t)
-			continue
+		switch x := v.(type) {
+		case time.Time:
+			out[k] = formatText(x)
+		case float64:
+			if math.IsInf(x, 0) || math.IsNaN(x) {
+				return nil, fmt.Errorf("field %q is %v, which JSON cannot represent; guard the expression that makes it, such as a division by zero", k, x)
+			}
+			out[k] = x
+		default:
+			out[k] = v
 		}
-		out[k] = v
 	}
-	return out
+	return out, nil
 }
 
 // listOutputs lists the files under dir, the output directory of jobID.

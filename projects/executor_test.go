@@ -167,3 +167,14 @@ func TestExecutorCancelsPromptly(t *testing.T) {
 		t.Errorf("after: %s, want SKIPPED", got)
 	}
 }
+
+func TestExecutorFailsOnInfiniteResult(t *testing.T) {
+	src := `{"name": "x", "blocks": [
+	  {"name": "rows", "type": "inline", "options": {"rows": [{"n": 0}]}},
+	  {"name": "ratio", "type": "compute", "inputs": ["rows"], "options": {"fields": {"r": "1 / n"}}}], "result": "ratio"}`
+	_, _, err := runProject(t, context.Background(), src, nil)
+	var blockErr *pool.BlockError
+	if !errors.As(err, &blockErr) || blockErr.Block != "ratio" {
+		t.Fatalf("error = %v, want a BlockError of the result block", err)
+	}
+}

@@ -33,6 +33,38 @@ type expression struct {
 	allFields bool
 }
 
+// Expression size limits. expr's parser recurses once per nesting level,
+// so deep nesting must be rejected before parsing: half a million levels
+// overflow the goroutine stack and end the process.
+const (
+	// MaxExpressionLength is the longest expression source in bytes.
+	MaxExpressionLength = 16 << 10
+	// MaxExpressionDepth is the deepest nesting of (), [] and {}.
+	MaxExpressionDepth = 64
+)
+
+// checkExpressionSize rejects sources over MaxExpressionLength bytes or
+// nested deeper than MaxExpressionDepth. Brackets inside string literals
+// count too, which errs on the safe side.
+func checkExpressionSize(option, source string) *OptionError {
+	if len(source) > MaxExpressionLength {
+		return &OptionError{Option: option, Message: fmt.Sprintf("is %d bytes long; expressions are limited to %d bytes", len(source), MaxExpressionLength)}
+	}
+	depth := 0
+	for _, r := range source {
+		switch r {
+		case '(', '[', '{':
+			depth++
+			if depth > MaxExpressionDepth {
+				return &OptionError{Option: option, Message: fmt.Sprintf("nests brackets deeper than %d levels", MaxExpressionDepth)}
+			}
+		case ')', ']', '}':
+			depth--
+		}
+	}
+	return nil
+}
+
 // compileExpression compiles source, the value of the option at path
 // option. Problems are returned as OptionErrors at that path.
 func compileExpression(option, source string, cc CompileContext) (*expression, []OptionError) {
@@ -42,6 +74,9 @@ func compileExpression(option, source string, cc CompileContext) (*expression, [
 	}
 	if strings.TrimSpace(source) == "" {
 		return nil, []OptionError{{Option: option, Message: "must not be empty"}}
+	}
+	if problem := checkExpressionSize(option, source); problem != nil {
+		return nil, []OptionError{*problem}
 	}
 
 	collector := &referenceCollector{

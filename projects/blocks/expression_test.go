@@ -279,3 +279,17 @@ func TestExpressionConcurrentRuns(t *testing.T) {
 		t.Errorf("runs saw %d distinct params, want 8", len(seen))
 	}
 }
+
+func TestExpressionSizeLimits(t *testing.T) {
+	deep := strings.Repeat("(", MaxExpressionDepth+1) + "x" + strings.Repeat(")", MaxExpressionDepth+1)
+	long := "x == \"" + strings.Repeat("a", MaxExpressionLength) + "\""
+	shallow := strings.Repeat("(", MaxExpressionDepth) + "x" + strings.Repeat(")", MaxExpressionDepth)
+	for name, source := range map[string]string{"deep": deep, "long": long} {
+		if _, problems := compileExpression("where", source, CompileContext{}); len(problems) != 1 || problems[0].Option != "where" {
+			t.Errorf("%s expression: problems %+v, want one at where", name, problems)
+		}
+	}
+	if _, problems := compileExpression("where", shallow, CompileContext{}); len(problems) != 0 {
+		t.Errorf("expression nested %d deep: problems %+v, want none", MaxExpressionDepth, problems)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // ErrInvalidPath is wrapped by every error that rejects a path because of
@@ -128,7 +129,23 @@ func openInRoot(root, rel string) (*os.File, error) {
 		return nil, fmt.Errorf("opening directory: %w", err)
 	}
 	defer dir.Close()
-	return dir.Open(filepath.FromSlash(rel))
+
+	// O_NONBLOCK keeps the open of a FIFO from waiting for a writer, where
+	// no cancellation could reach it; regular files ignore the flag.
+	file, err := dir.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	info, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		file.Close()
+		return nil, fmt.Errorf("%s is not a regular file", rel)
+	}
+	return file, nil
 }
 
 // writeInRoot creates rel inside root, with its parent directories, and

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -162,5 +163,20 @@ func TestPathOptionCheckedAsIs(t *testing.T) {
 		if !hasProblem(problems, "path", "invalid path") {
 			t.Errorf("path %q: problems = %v", path, problems)
 		}
+	}
+}
+
+func TestOpenRejectsFIFO(t *testing.T) {
+	root := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(root, "pipe.csv"), 0o644); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	file, err := openInRoot(root, "pipe.csv")
+	if err == nil {
+		file.Close()
+		t.Fatal("opening a FIFO succeeded, want an error")
+	}
+	if !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("error %q does not say the file is not regular", err)
 	}
 }
