@@ -4,6 +4,7 @@
 package examples
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -43,7 +44,9 @@ func decode(name string) (*projects.Record, error) {
 		return nil, err
 	}
 	var rec projects.Record
-	if err := json.Unmarshal(data, &rec); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&rec); err != nil {
 		return nil, fmt.Errorf("decoding example %s: %w", name, err)
 	}
 	if errs := rec.Validate(); len(errs) > 0 {

@@ -2,7 +2,6 @@ package projects
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -61,7 +60,7 @@ func NewExecutor(cfg ExecutorConfig) *Executor {
 // CANCELLED, blocks not started end SKIPPED and Run returns ctx's error.
 func (e *Executor) Run(ctx context.Context, job *pool.Job, update func(pool.BlockRun)) (pool.Outcome, error) {
 	var p Project
-	if err := json.Unmarshal(job.Definition, &p); err != nil {
+	if err := decodeJSON(string(job.Definition), &p); err != nil {
 		return pool.Outcome{}, fmt.Errorf("decoding definition of job %s: %w", job.ID, err)
 	}
 	typed, errs := p.Bind("parameters", job.Parameters, nil)

@@ -178,3 +178,22 @@ func TestExecutorFailsOnInfiniteResult(t *testing.T) {
 		t.Fatalf("error = %v, want a BlockError of the result block", err)
 	}
 }
+
+func TestExecutorKeepsInlineIntegers(t *testing.T) {
+	src := `{"name": "x", "blocks": [
+	  {"name": "rows", "type": "inline", "options": {"rows": [{"n": 7}]}},
+	  {"name": "mod", "type": "compute", "inputs": ["rows"], "options": {"fields": {"m": "n % 4"}}}], "result": "mod"}`
+	p := mustProject(t, src)
+	def, _ := json.Marshal(p)
+	e := NewExecutor(ExecutorConfig{FilesDir: "../examples/files", OutputRoot: t.TempDir()})
+	out, err := e.Run(context.Background(), &pool.Job{ID: "j", Definition: def}, func(pool.BlockRun) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Result.Rows[0]["n"]; got != int64(7) {
+		t.Errorf("n = %#v, want int64 7", got)
+	}
+	if got := out.Result.Rows[0]["m"]; got != int64(3) {
+		t.Errorf("n %% 4 = %#v, want int64 3", got)
+	}
+}

@@ -146,7 +146,7 @@ func (a *API) get(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if match := c.GetHeader("If-None-Match"); match != "" && match == etag(rec) {
+	if noneMatch(c.GetHeader("If-None-Match"), etag(rec)) {
 		c.Header("ETag", etag(rec))
 		c.Status(http.StatusNotModified)
 		return nil
@@ -239,7 +239,22 @@ func (a *API) decodeRecord(c *gin.Context, pathName string) (*Record, error) {
 	if req.Values == nil {
 		req.Values = map[string]any{}
 	}
+	if req.Parameters == nil {
+		req.Parameters = []Parameter{}
+	}
 	return &Record{Project: req.Project, Values: req.Values}, nil
+}
+
+// noneMatch reports whether an If-None-Match header lists tag, comparing
+// weakly as RFC 9110 asks for GET.
+func noneMatch(header, tag string) bool {
+	for _, item := range strings.Split(header, ",") {
+		item = strings.TrimPrefix(strings.TrimSpace(item), "W/")
+		if item == "*" || item == tag {
+			return true
+		}
+	}
+	return false
 }
 
 func writeRecord(c *gin.Context, status int, rec *Record) {

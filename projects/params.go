@@ -200,10 +200,16 @@ func toInteger(raw any) (any, error) {
 		return nil, fmt.Errorf("must be an integer, got %s", describe(raw))
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
+	if err == nil {
+		return n, nil
+	}
+	// An integral number written with a fraction or exponent, such as
+	// 5.0 or 1e3, is still an integer.
+	f, ferr := strconv.ParseFloat(s, 64)
+	if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 		return nil, fmt.Errorf("must be an integer, got %q", s)
 	}
-	return n, nil
+	return int64(f), nil
 }
 
 func toBool(raw any) (any, error) {

@@ -70,9 +70,20 @@ func TestBindReportsEveryProblem(t *testing.T) {
 
 func TestBindChecksRange(t *testing.T) {
 	p := weatherProject(t)
-	for _, year := range []any{json.Number("2011"), json.Number("2016"), json.Number("2014.5"), "x"} {
+	for _, year := range []any{json.Number("2011"), json.Number("2016"), json.Number("2014.5"), "x", json.Number("1e400")} {
 		if _, errs := p.Bind("p", map[string]any{"year": year}, nil); len(errs) != 1 || errs[0].Field != "p.year" {
 			t.Errorf("year %v: errors %+v, want one for p.year", year, errs)
 		}
+	}
+}
+
+func TestBindAcceptsIntegralFloat(t *testing.T) {
+	p := weatherProject(t)
+	typed, errs := p.Bind("p", map[string]any{"year": json.Number("2014.0")}, nil)
+	if len(errs) > 0 {
+		t.Fatalf("Bind errors: %+v", errs)
+	}
+	if typed["year"] != int64(2014) {
+		t.Errorf("year = %#v, want int64 2014", typed["year"])
 	}
 }

@@ -1,6 +1,7 @@
 package projects
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -27,19 +28,50 @@ type ValuesResponse struct {
 //	@Accept			json
 //	@Produce		json
 //	@Param			project	path		string			true	"project name"
+//	@Param			If-Match	header		string			false	"ETag from GET; without it the last writer wins"
 //	@Param			values	body		map[string]any	true	"parameter name → value"
 //	@Success		200		{object}	ValuesResponse
 //	@Failure		400,404,412,413,415,422	{object}	httpapi.Problem
 //	@Router			/projects/{project}/parameters [patch]
 func (a *API) setValues(c *gin.Context) error {
+	ifVersion, err := parseIfMatch(c.GetHeader("If-Match"))
+	if err != nil {
+		return err
+	}
 	var patch map[string]any
 	if err := httpapi.DecodeJSON(c, &patch, 0, false); err != nil {
 		return err
 	}
-	rec, err := a.load(c)
-	if err != nil {
-		return err
+	// Without If-Match the last writer wins: a concurrent change between
+	// reading and writing the project is retried on the newer version.
+	for attempt := 0; ; attempt++ {
+		rec, err := a.load(c)
+		if err != nil {
+			return err
+		}
+		if ifVersion > 0 && rec.Version != ifVersion {
+			return storeProblem(ErrVersionMismatch, rec.Name)
+		}
+		if err := mergeValues(rec, patch); err != nil {
+			return err
+		}
+		err = a.store.Update(c.Request.Context(), rec, rec.Version)
+		if errors.Is(err, ErrVersionMismatch) && ifVersion == 0 && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			return storeProblem(err, rec.Name)
+		}
+		a.logger.Info("current values set", "project", rec.Name, "version", rec.Version)
+		c.Header("ETag", etag(rec))
+		c.JSON(http.StatusOK, ValuesResponse{Project: rec.Name, Values: rec.Values, Version: rec.Version})
+		return nil
 	}
+}
+
+// mergeValues checks patch and merges it into rec's current values; a
+// null removes a value.
+func mergeValues(rec *Record, patch map[string]any) error {
 	merged := make(map[string]any, len(rec.Values)+len(patch))
 	for k, v := range rec.Values {
 		merged[k] = v
@@ -66,11 +98,6 @@ func (a *API) setValues(c *gin.Context) error {
 		return httpapi.Validation("the parameter values are invalid", errs)
 	}
 	rec.Values = rec.JSONValues(typed)
-	if err := a.store.Update(c.Request.Context(), rec, rec.Version); err != nil {
-		return storeProblem(err, rec.Name)
-	}
-	a.logger.Info("current values set", "project", rec.Name, "version", rec.Version)
-	c.JSON(http.StatusOK, ValuesResponse{Project: rec.Name, Values: rec.Values, Version: rec.Version})
 	return nil
 }
 
@@ -179,7 +206,7 @@ func (a *API) submission(rec *Record, req *ExecuteRequest) (*pool.Submission, er
 		errs = append(errs, *ferr)
 	}
 	if len(errs) > 0 {
-		return nil, httpapi.Validation("the project cannot run as requested; fix its current values with PATCH .../parameters", errs)
+		return nil, httpapi.Validation("the execute request is invalid", errs)
 	}
 	if timeout == 0 {
 		timeout = rec.timeout()

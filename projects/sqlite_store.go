@@ -151,6 +151,9 @@ func scanRecord(row scanner) (*Record, error) {
 	if rec.Values == nil {
 		rec.Values = map[string]any{}
 	}
+	if rec.Parameters == nil {
+		rec.Parameters = []Parameter{}
+	}
 	rec.CreatedAt, rec.UpdatedAt = parseTime(created), parseTime(updated)
 	return rec, nil
 }

@@ -2,6 +2,7 @@ package projects
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -11,6 +12,15 @@ import (
 
 	"github.com/lambdaflow/lambdaflow/internal/httpapi"
 	"github.com/lambdaflow/lambdaflow/projects/blocks"
+)
+
+// Definition size limits. Every block state change rewrites the job's
+// block list, so the cost of a job grows with the square of its blocks.
+const (
+	// MaxBlocks is the largest number of blocks in a project.
+	MaxBlocks = 500
+	// MaxParameters is the largest number of parameters in a project.
+	MaxParameters = 100
 )
 
 // placeholder matches ${name} in option strings.
@@ -48,6 +58,10 @@ func (v *validator) add(field, format string, args ...any) {
 }
 
 func (v *validator) parameters(params []Parameter) {
+	if len(params) > MaxParameters {
+		v.add("parameters", "a project has at most %d parameters, got %d", MaxParameters, len(params))
+		return
+	}
 	seen := map[string]bool{}
 	for i := range params {
 		def := &params[i]
@@ -99,6 +113,10 @@ func (v *validator) blocks(p *Project) {
 		v.add("blocks", "a project needs at least one block")
 		return
 	}
+	if len(p.Blocks) > MaxBlocks {
+		v.add("blocks", "a project has at most %d blocks, got %d", MaxBlocks, len(p.Blocks))
+		return
+	}
 	types := map[string]string{}
 	for _, def := range p.Parameters {
 		types[def.Name] = def.Type
@@ -118,6 +136,7 @@ func (v *validator) blocks(p *Project) {
 	for i := range p.Blocks {
 		v.block(fmt.Sprintf("blocks[%d]", i), &p.Blocks[i], index, types)
 	}
+	v.writePaths(p.Blocks)
 	if cycle := findCycle(p.Blocks, index); cycle != nil {
 		v.add(fmt.Sprintf("blocks[%d].inputs", index[cycle[0]]), "inputs form a cycle: %s", strings.Join(cycle, " -> "))
 	}
@@ -233,4 +252,25 @@ func findCycle(list []Block, index map[string]int) []string {
 		}
 	}
 	return nil
+}
+
+// writePaths rejects two writing blocks with the same path, since the
+// second would overwrite the first's file in the job's output directory.
+func (v *validator) writePaths(list []Block) {
+	seen := map[string]string{}
+	for i, b := range list {
+		if b.Type != "csv.write" && b.Type != "json.write" {
+			continue
+		}
+		path, ok := b.Options["path"].(string)
+		if !ok {
+			continue
+		}
+		key := filepath.Clean(path)
+		if first, dup := seen[key]; dup {
+			v.add(fmt.Sprintf("blocks[%d].options.path", i), "block %q already writes %q; give each writing block its own path", first, path)
+			continue
+		}
+		seen[key] = b.Name
+	}
 }

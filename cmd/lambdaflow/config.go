@@ -87,8 +87,8 @@ func (c *serveConfig) finish() error {
 	if c.QueueLimit < 1 {
 		errs = append(errs, fmt.Errorf("--queue-limit must be at least 1, got %d", c.QueueLimit))
 	}
-	if c.ResultRows < 0 {
-		errs = append(errs, fmt.Errorf("--result-rows must not be negative, got %d", c.ResultRows))
+	if c.ResultRows < 1 {
+		errs = append(errs, fmt.Errorf("--result-rows must be at least 1, got %d", c.ResultRows))
 	}
 	if c.ShutdownGrace < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-grace must not be negative, got %s", c.ShutdownGrace))

@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -108,6 +110,7 @@ func TestBadRequestsGetProblems(t *testing.T) {
 		{"slot limit zero", "PATCH", "/api/v1/settings", `{"concurrentJobs": 0}`, 422, "VALIDATION_FAILED", []string{"concurrentJobs"}},
 		{"unknown job", "GET", "/api/v1/jobs/0193a5b2-0000-7000-8000-000000000000", nil, 404, "JOB_NOT_FOUND", nil},
 		{"unknown route", "GET", "/api/v1/nothing", nil, 404, "NOT_FOUND", nil},
+		{"trailing slash", "GET", "/api/v1/projects/", nil, 404, "NOT_FOUND", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,4 +146,63 @@ func TestReplaceHonoursIfMatch(t *testing.T) {
 	resp = req(etag)
 	expectStatus(t, resp, http.StatusPreconditionFailed)
 	expectProblemCode(t, resp, "PRECONDITION_FAILED")
+}
+
+func TestConcurrentParameterPatchesSucceed(t *testing.T) {
+	s := startServer(t, t.TempDir())
+
+	var wg sync.WaitGroup
+	statuses := make([]int, 20)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := strings.NewReader(fmt.Sprintf(`{"year": %d}`, 2012+i%4))
+			req, _ := http.NewRequest("PATCH", s.base+"/api/v1/projects/seattle-weather/parameters", body)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	for i, status := range statuses {
+		if status != http.StatusOK {
+			t.Errorf("PATCH %d without If-Match: status %d, want 200", i, status)
+		}
+	}
+}
+
+func TestDefinitionLimits(t *testing.T) {
+	s := startServer(t, t.TempDir())
+
+	blocks := []any{map[string]any{"name": "b0", "type": "inline", "options": map[string]any{"rows": []any{}}}}
+	for i := 1; i <= 500; i++ {
+		blocks = append(blocks, map[string]any{"name": fmt.Sprintf("b%d", i), "type": "limit",
+			"inputs": []any{fmt.Sprintf("b%d", i-1)}, "options": map[string]any{"rows": 1}})
+	}
+	resp := s.do("POST", "/api/v1/projects", map[string]any{"name": "huge", "blocks": blocks}, nil)
+	expectStatus(t, resp, http.StatusUnprocessableEntity)
+	expectFields(t, expectProblemCode(t, resp, "VALIDATION_FAILED"), "blocks")
+
+	twice := map[string]any{"name": "twice", "blocks": []any{
+		map[string]any{"name": "rows", "type": "inline", "options": map[string]any{"rows": []any{}}},
+		map[string]any{"name": "a", "type": "csv.write", "inputs": []any{"rows"}, "options": map[string]any{"path": "out.csv"}},
+		map[string]any{"name": "b", "type": "json.write", "inputs": []any{"rows"}, "options": map[string]any{"path": "./out.csv"}},
+	}}
+	resp = s.do("POST", "/api/v1/projects", twice, nil)
+	expectStatus(t, resp, http.StatusUnprocessableEntity)
+	expectFields(t, expectProblemCode(t, resp, "VALIDATION_FAILED"), "blocks[2].options.path")
+
+	nested := strings.Repeat("(", 100000) + "x" + strings.Repeat(")", 100000)
+	deep := map[string]any{"name": "deep", "blocks": []any{
+		map[string]any{"name": "rows", "type": "inline", "options": map[string]any{"rows": []any{}}},
+		map[string]any{"name": "f", "type": "filter", "inputs": []any{"rows"}, "options": map[string]any{"where": nested}},
+	}}
+	resp = s.do("POST", "/api/v1/projects", deep, nil)
+	expectStatus(t, resp, http.StatusUnprocessableEntity)
+	expectFields(t, expectProblemCode(t, resp, "VALIDATION_FAILED"), "blocks[1].options.where")
 }

@@ -172,6 +172,9 @@ func (s *server) router(api *projects.API) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// Unknown paths get a 404 problem document, not an HTML redirect.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
 	// Client addresses (recorded as who stopped a job) come from the
 	// connection, not from X-Forwarded-For headers anyone can send.
 	_ = r.SetTrustedProxies(nil)
