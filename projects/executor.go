@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -195,7 +196,7 @@ func (r *dagRun) runNode(ctx context.Context, n *node) {
 		r.reportEnd(n.def, pool.BlockCancelled, start, end, stats, ctx.Err())
 	case err != nil:
 		r.reportEnd(n.def, pool.BlockFailed, start, end, stats, err)
-		r.fail(n.def.Name, err)
+		r.fail(n.def.Name, errors.New(r.redact(err.Error())))
 	default:
 		stats.out = int64(len(table.Rows))
 		n.table, n.ok = table, true
@@ -272,13 +273,29 @@ func (r *dagRun) reportEnd(def *Block, state pool.BlockState, start, end time.Ti
 		run.RowsOut = &stats.out
 	}
 	if err != nil {
-		msg := err.Error()
+		msg := r.redact(err.Error())
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			msg = "cancelled before it finished"
 		}
 		run.Error = &msg
 	}
 	r.update(run)
+}
+
+// redact removes the server's directories from a block's error message,
+// so that API clients see paths relative to the files or output
+// directory only.
+func (r *dagRun) redact(msg string) string {
+	for _, dir := range []string{r.env.FilesDir, r.env.OutputDir} {
+		if dir == "" {
+			continue
+		}
+		if abs, err := filepath.Abs(dir); err == nil {
+			msg = strings.ReplaceAll(msg, abs+string(filepath.Separator), "")
+		}
+		msg = strings.ReplaceAll(msg, filepath.Clean(dir)+string(filepath.Separator), "")
+	}
+	return msg
 }
 
 func (r *dagRun) report(def *Block, state pool.BlockState, start, end *time.Time, err error) {

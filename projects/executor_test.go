@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -195,5 +197,19 @@ func TestExecutorKeepsInlineIntegers(t *testing.T) {
 	}
 	if got := out.Result.Rows[0]["m"]; got != int64(3) {
 		t.Errorf("n %% 4 = %#v, want int64 3", got)
+	}
+}
+
+func TestExecutorHidesServerPaths(t *testing.T) {
+	src := `{"name": "x", "blocks": [{"name": "load", "type": "csv.read", "options": {"path": "missing.csv"}}]}`
+	_, rec, err := runProject(t, context.Background(), src, nil)
+	if err == nil {
+		t.Fatal("reading a missing file succeeded")
+	}
+	abs, _ := filepath.Abs("../examples/files")
+	for _, msg := range []string{err.Error(), *rec.get("load").Error} {
+		if strings.Contains(msg, abs) || strings.Contains(msg, "examples/files") {
+			t.Errorf("error %q shows the server's files directory", msg)
+		}
 	}
 }
