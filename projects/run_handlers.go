@@ -1,8 +1,10 @@
 package projects
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -42,30 +44,52 @@ func (a *API) setValues(c *gin.Context) error {
 	if err := httpapi.DecodeJSON(c, &patch, 0, false); err != nil {
 		return err
 	}
-	// Without If-Match the last writer wins: a concurrent change between
-	// reading and writing the project is retried on the newer version.
+	name := c.Param("project")
+	rec, err := UpdateValues(c.Request.Context(), a.store, name, patch, ifVersion)
+	if err != nil {
+		return storeProblem(err, name)
+	}
+	a.logger.Info("current values set", "project", rec.Name, "version", rec.Version)
+	c.Header("ETag", etag(rec))
+	c.JSON(http.StatusOK, ValuesResponse{Project: rec.Name, Values: rec.Values, Version: rec.Version})
+	return nil
+}
+
+// ValueStore is the part of a Store that UpdateValues uses.
+type ValueStore interface {
+	Get(ctx context.Context, name string) (*Record, error)
+	Update(ctx context.Context, rec *Record, ifVersion int64) error
+}
+
+// UpdateValues checks patch and merges it into the named project's current
+// values, which plain executions use. A nil value removes a current value,
+// so the default applies again. Nothing changes unless every value is
+// valid, and invalid values return a 422 *httpapi.Problem naming
+// "values.NAME". A positive ifVersion must match the stored version, else
+// UpdateValues returns ErrVersionMismatch. With ifVersion 0 the last writer
+// wins, because a concurrent change between reading and writing is retried
+// on the newer version, up to 10 times. An unknown project returns
+// ErrNotFound.
+func UpdateValues(ctx context.Context, store ValueStore, name string, patch map[string]any, ifVersion int64) (*Record, error) {
 	for attempt := 0; ; attempt++ {
-		rec, err := a.load(c)
+		rec, err := store.Get(ctx, name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ifVersion > 0 && rec.Version != ifVersion {
-			return storeProblem(ErrVersionMismatch, rec.Name)
+			return nil, ErrVersionMismatch
 		}
 		if err := mergeValues(rec, patch); err != nil {
-			return err
+			return nil, err
 		}
-		err = a.store.Update(c.Request.Context(), rec, rec.Version)
+		err = store.Update(ctx, rec, rec.Version)
 		if errors.Is(err, ErrVersionMismatch) && ifVersion == 0 && attempt < 10 {
 			continue
 		}
 		if err != nil {
-			return storeProblem(err, rec.Name)
+			return nil, err
 		}
-		a.logger.Info("current values set", "project", rec.Name, "version", rec.Version)
-		c.Header("ETag", etag(rec))
-		c.JSON(http.StatusOK, ValuesResponse{Project: rec.Name, Values: rec.Values, Version: rec.Version})
-		return nil
+		return rec, nil
 	}
 }
 
@@ -177,12 +201,12 @@ func (a *API) execute(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	sub, err := a.submission(rec, &req)
+	sub, err := ExecuteSubmission(rec, &req)
 	if err != nil {
 		return err
 	}
 	if req.CancelExisting {
-		a.stopActive(c, rec.Name)
+		StopActive(c.Request.Context(), a.sched, rec.Name, c.ClientIP(), httpapi.Logger(c))
 	}
 	job, err := a.sched.Submit(c.Request.Context(), *sub)
 	if err != nil {
@@ -193,8 +217,11 @@ func (a *API) execute(c *gin.Context) error {
 	return nil
 }
 
-// submission checks an execute request against rec and builds the job.
-func (a *API) submission(rec *Record, req *ExecuteRequest) (*pool.Submission, error) {
+// ExecuteSubmission checks an execute request against rec and builds the
+// job of the project itself: its current values bound, its definition
+// snapshot and its own lock. Invalid requests return a 422
+// *httpapi.Problem naming each bad field.
+func ExecuteSubmission(rec *Record, req *ExecuteRequest) (*pool.Submission, error) {
 	typed, errs := rec.Bind("values", nil, rec.Values)
 	for i, name := range req.Blocks {
 		if _, ok := rec.block(name); !ok {
@@ -227,13 +254,14 @@ func (a *API) submission(rec *Record, req *ExecuteRequest) (*pool.Submission, er
 	}, nil
 }
 
-// stopActive stops the project's running and waiting jobs. A job that
-// ended meanwhile is not an error.
-func (a *API) stopActive(c *gin.Context, lockKey string) {
-	for _, id := range a.sched.ActiveJobIDs(lockKey) {
-		_, err := a.sched.StopJob(c.Request.Context(), id, c.ClientIP(), "replaced by a new execution (cancelExisting)")
+// StopActive stops the running and waiting jobs of lockKey, recording by
+// as who asked. A job that ended meanwhile is not an error, so failed
+// stops are only logged at debug level.
+func StopActive(ctx context.Context, sched Scheduler, lockKey, by string, log *slog.Logger) {
+	for _, id := range sched.ActiveJobIDs(lockKey) {
+		_, err := sched.StopJob(ctx, id, by, "replaced by a new execution (cancelExisting)")
 		if err != nil {
-			httpapi.Logger(c).Debug("stopping existing job", "job_id", id, "error", err)
+			log.Debug("stopping existing job", "job_id", id, "error", err)
 		}
 	}
 }
