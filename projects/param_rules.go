@@ -171,11 +171,11 @@ func (def *Parameter) ruleError(tag, param string, value any) error {
 	case tag == "max":
 		return fmt.Errorf("must be at most %s, got %s", param, formatText(value))
 	case tag == "oneof" || tag == tagChoice:
-		return fmt.Errorf("must be one of %s, got %q", strings.Join(def.Options, ", "), s)
+		return fmt.Errorf("must be one of %s, got %s", strings.Join(def.Options, ", "), quote(s))
 	case tag == tagRelativePath:
-		return fmt.Errorf("must be a relative path inside the files directory, got %q", s)
+		return fmt.Errorf("must be a relative path inside the files directory, got %s", quote(s))
 	case tag == tagPattern:
-		return fmt.Errorf("must match the pattern %s, got %q", def.Pattern, s)
+		return fmt.Errorf("must match the pattern %s, got %s", def.Pattern, quote(s))
 	}
 	return fmt.Errorf("breaks the rule %s=%s, got %v", tag, param, value)
 }

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lambdaflow/lambdaflow/internal/httpapi"
 )
@@ -167,15 +169,22 @@ func toFloat(raw any) (any, error) {
 	case int64:
 		return float64(x), nil
 	case string:
-		return parseFloat(strings.TrimSpace(x))
+		return parseFloat(x)
 	}
 	return nil, fmt.Errorf("must be a number, got %s", describe(raw))
 }
 
+// decimalNumber is the JSON number syntax, the only text a number or
+// integer parameter takes: no spaces, underscores, hexadecimal or Inf.
+var decimalNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
 func parseFloat(s string) (any, error) {
+	if !decimalNumber.MatchString(s) {
+		return nil, fmt.Errorf("must be a number, got %s", quote(s))
+	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return nil, fmt.Errorf("must be a finite number, got %q", s)
+		return nil, fmt.Errorf("must be a finite number, got %s", quote(s))
 	}
 	return f, nil
 }
@@ -186,7 +195,7 @@ func toInteger(raw any) (any, error) {
 	case json.Number:
 		s = string(x)
 	case string:
-		s = strings.TrimSpace(x)
+		s = x
 	case int:
 		return int64(x), nil
 	case int64:
@@ -199,6 +208,9 @@ func toInteger(raw any) (any, error) {
 	default:
 		return nil, fmt.Errorf("must be an integer, got %s", describe(raw))
 	}
+	if !decimalNumber.MatchString(s) {
+		return nil, fmt.Errorf("must be an integer, got %s", quote(s))
+	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err == nil {
 		return n, nil
@@ -207,7 +219,7 @@ func toInteger(raw any) (any, error) {
 	// 5.0 or 1e3, is still an integer.
 	f, ferr := strconv.ParseFloat(s, 64)
 	if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-		return nil, fmt.Errorf("must be an integer, got %q", s)
+		return nil, fmt.Errorf("must be an integer, got %s", quote(s))
 	}
 	return int64(f), nil
 }
@@ -223,7 +235,7 @@ func toBool(raw any) (any, error) {
 		case "false":
 			return false, nil
 		}
-		return nil, fmt.Errorf("must be true or false, got %q", x)
+		return nil, fmt.Errorf("must be true or false, got %s", quote(x))
 	}
 	return nil, fmt.Errorf("must be a boolean, got %s", describe(raw))
 }
@@ -242,6 +254,23 @@ func toTime(raw any, layout, expected string) (any, error) {
 	return nil, fmt.Errorf("must be %s, got %s", expected, describe(raw))
 }
 
+// maxQuoted is the longest value, in bytes, that an error message quotes
+// whole; longer values are cut so that a huge value cannot make a huge
+// response.
+const maxQuoted = 80
+
+// quote returns s quoted for an error message, cut to maxQuoted bytes.
+func quote(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + fmt.Sprintf(" (%d bytes, cut)", len(s))
+}
+
 // describe names the JSON type of v for error messages.
 func describe(v any) string {
 	switch x := v.(type) {
@@ -252,7 +281,7 @@ func describe(v any) string {
 	case json.Number, float64, int, int64:
 		return fmt.Sprintf("the number %v", x)
 	case string:
-		return fmt.Sprintf("the string %q", x)
+		return "the string " + quote(x)
 	case []any:
 		return "an array"
 	case map[string]any:

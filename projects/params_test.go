@@ -2,6 +2,7 @@ package projects
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -85,5 +86,27 @@ func TestBindAcceptsIntegralFloat(t *testing.T) {
 	}
 	if typed["year"] != int64(2014) {
 		t.Errorf("year = %#v, want int64 2014", typed["year"])
+	}
+}
+
+func TestBindRejectsAmbiguousNumbers(t *testing.T) {
+	p := mustProject(t, `{"name": "n", "parameters": [{"name": "x", "type": "number"}, {"name": "i", "type": "integer"}],
+	  "blocks": [{"name": "a", "type": "inline", "options": {"rows": []}}]}`)
+	for _, text := range []string{"1_0", "0x10", " 4", "4\n", "Inf", "NaN", "+1", ".5", ""} {
+		if _, errs := p.Convert("p", map[string]any{"x": text, "i": text}); len(errs) != 2 {
+			t.Errorf("%q: errors %+v, want one for x and one for i", text, errs)
+		}
+	}
+}
+
+func TestErrorsCutLongValues(t *testing.T) {
+	p := weatherProject(t)
+	long := strings.Repeat("x", 1<<20)
+	_, errs := p.Convert("p", map[string]any{"weather": long})
+	if len(errs) != 1 {
+		t.Fatalf("errors %+v, want one", errs)
+	}
+	if len(errs[0].Message) > 300 {
+		t.Errorf("message is %d bytes long, want it cut", len(errs[0].Message))
 	}
 }
