@@ -50,6 +50,7 @@ func (p *Pool) Register(rg *gin.RouterGroup) {
 	rg.GET("/jobs", httpapi.Handle(p.listJobs))
 	rg.GET("/jobs/:job", httpapi.Handle(p.getJob))
 	rg.POST("/jobs/:job/stop", httpapi.Handle(p.stopJob))
+	rg.GET("/jobs/:job/definition", httpapi.Handle(p.getDefinition))
 	rg.GET("/jobs/:job/outputs/*file", httpapi.Handle(p.getOutput))
 	rg.GET("/settings", httpapi.Handle(p.getSettings))
 	rg.PATCH("/settings", httpapi.Handle(p.patchSettings))
@@ -153,6 +154,44 @@ func parseJobQuery(c *gin.Context) (JobFilter, error) {
 		return JobFilter{}, httpapi.Validation("invalid query parameters", errs)
 	}
 	return filter, nil
+}
+
+// JobDefinition is the snapshot a job runs: the project definition and
+// the parameter values as they were when the job was submitted.
+type JobDefinition struct {
+	ID         string         `json:"id"`
+	Project    string         `json:"project"`
+	Definition map[string]any `json:"definition"`
+	Parameters map[string]any `json:"parameters"`
+	// Blocks lists the blocks requested with the job, else null (all).
+	Blocks []string `json:"blocks"`
+}
+
+// getDefinition godoc
+//
+//	@Summary		Get the definition a job runs
+//	@Description	Returns the snapshot of the project definition and the parameters the job was submitted with, which later changes to the project do not affect.
+//	@Tags			jobs
+//	@Produce		json
+//	@Param			job	path		string	true	"job id"
+//	@Success		200	{object}	JobDefinition
+//	@Failure		404	{object}	httpapi.Problem
+//	@Router			/jobs/{job}/definition [get]
+func (p *Pool) getDefinition(c *gin.Context) error {
+	id := c.Param("job")
+	job, err := p.Job(c.Request.Context(), id)
+	if err != nil {
+		return jobProblem(err, id)
+	}
+	var def map[string]any
+	if len(job.Definition) > 0 {
+		if err := json.Unmarshal(job.Definition, &def); err != nil {
+			return fmt.Errorf("decoding definition of job %s: %w", id, err)
+		}
+	}
+	c.JSON(http.StatusOK, JobDefinition{ID: job.ID, Project: job.Project, Definition: def,
+		Parameters: job.Parameters, Blocks: job.Only})
+	return nil
 }
 
 // getJob returns one job.

@@ -282,10 +282,17 @@ func (r *dagRun) reportEnd(def *Block, state pool.BlockState, start, end time.Ti
 	r.update(run)
 }
 
-// redact removes the server's directories from a block's error message,
+// maxErrorBytes caps a block's error message, which may quote a long
+// parameter value, so that job records stay small.
+const maxErrorBytes = 2000
+
+// redact cuts a long message and removes the server's directories from a block's error message,
 // so that API clients see paths relative to the files or output
 // directory only.
 func (r *dagRun) redact(msg string) string {
+	if len(msg) > maxErrorBytes {
+		msg = strings.ToValidUTF8(msg[:maxErrorBytes], "") + " ... (cut)"
+	}
 	for _, dir := range []string{r.env.FilesDir, r.env.OutputDir} {
 		if dir == "" {
 			continue

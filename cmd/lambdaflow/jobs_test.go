@@ -95,6 +95,20 @@ func TestSeattleWeatherMatchesCSV(t *testing.T) {
 	}
 	resp := s.do("GET", j.Outputs[0].URL, nil, nil)
 	expectStatus(t, resp, http.StatusOK)
+
+	var snapshot struct {
+		Definition struct {
+			Name string `json:"name"`
+		} `json:"definition"`
+		Parameters map[string]any `json:"parameters"`
+	}
+	expectStatus(t, s.do("GET", "/api/v1/jobs/"+j.ID+"/definition", nil, &snapshot), http.StatusOK)
+	if snapshot.Definition.Name != "seattle-weather" {
+		t.Errorf("definition name = %q, want seattle-weather", snapshot.Definition.Name)
+	}
+	if snapshot.Parameters["weather"] != "rain" || snapshot.Parameters["year"] != 2014.0 {
+		t.Errorf("snapshot parameters = %v, want rain and 2014", snapshot.Parameters)
+	}
 }
 
 func TestParametersChangeResult(t *testing.T) {

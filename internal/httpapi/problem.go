@@ -75,9 +75,19 @@ func NewProblem(status int, code, detail string) *Problem {
 	return &Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Code: code, Detail: detail}
 }
 
-// Validation returns a 422 VALIDATION_FAILED problem listing errs.
+// MaxFieldErrors is the most field errors a problem lists; a request with
+// more problems gets the first ones and a last entry counting the rest.
+const MaxFieldErrors = 100
+
+// Validation returns a 422 VALIDATION_FAILED problem listing errs, at
+// most MaxFieldErrors of them.
 func Validation(detail string, errs []FieldError) *Problem {
 	p := NewProblem(http.StatusUnprocessableEntity, CodeValidationFailed, detail)
+	if len(errs) > MaxFieldErrors {
+		rest := len(errs) - MaxFieldErrors
+		errs = append(errs[:MaxFieldErrors:MaxFieldErrors], FieldError{Field: "(more)",
+			Message: fmt.Sprintf("%d more problems are not listed; fix these and send the request again", rest)})
+	}
 	p.Errors = errs
 	return p
 }
