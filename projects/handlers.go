@@ -17,7 +17,7 @@ import (
 	"github.com/lambdaflow/lambdaflow/pool"
 )
 
-// Scheduler is what the project routes need of the pool.
+// Scheduler is the part of the pool that the project routes use.
 type Scheduler interface {
 	Submit(ctx context.Context, sub pool.Submission) (*pool.Job, error)
 	StopJob(ctx context.Context, id, by, reason string) (*pool.Job, error)
@@ -246,7 +246,7 @@ func (a *API) decodeRecord(c *gin.Context, pathName string) (*Record, error) {
 }
 
 // noneMatch reports whether an If-None-Match header lists tag, comparing
-// weakly as RFC 9110 asks for GET.
+// weakly as RFC 9110 requires for GET.
 func noneMatch(header, tag string) bool {
 	for _, item := range strings.Split(header, ",") {
 		item = strings.TrimPrefix(strings.TrimSpace(item), "W/")
@@ -266,7 +266,7 @@ func etag(rec *Record) string {
 	return `"` + strconv.FormatInt(rec.Version, 10) + `"`
 }
 
-// parseIfMatch returns the version an If-Match header asks for, 0 when
+// parseIfMatch returns the version an If-Match header requests, 0 when
 // the header is absent or "*".
 func parseIfMatch(h string) (int64, error) {
 	h = strings.TrimSpace(h)

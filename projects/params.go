@@ -255,7 +255,7 @@ func toTime(raw any, layout, expected string) (any, error) {
 }
 
 // maxQuoted is the longest value, in bytes, that an error message quotes
-// whole; longer values are cut so that a huge value cannot make a huge
+// whole. Longer values are cut, so a huge value cannot make a huge
 // response.
 const maxQuoted = 80
 

@@ -6,9 +6,9 @@ import (
 )
 
 // TestKilledServerLosesNoJob kills the server while one job runs and two
-// wait, starts it again on the same data directory and checks that every
-// job ends exactly once: the running one re-queued in its place with
-// attempt 2, the waiting ones run once, in their order.
+// wait, then starts it again on the same data directory. Every job must
+// end exactly once. The running one is re-queued in its place as attempt
+// 2, and the waiting ones run once, in their order.
 func TestKilledServerLosesNoJob(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)

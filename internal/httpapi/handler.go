@@ -89,12 +89,12 @@ func Middleware(logger *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// NoRoute answers unknown paths with a 404 problem.
+// NoRoute writes a 404 problem for an unknown path.
 func NoRoute(c *gin.Context) {
 	WriteError(c, NotFound(CodeNotFound, fmt.Sprintf("no route for %s %s", c.Request.Method, c.Request.URL.Path)))
 }
 
-// NoMethod answers a known path with the wrong method with a 405 problem.
+// NoMethod writes a 405 problem for a known path with the wrong method.
 func NoMethod(c *gin.Context) {
 	WriteError(c, NewProblem(http.StatusMethodNotAllowed, CodeMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path)))
 }

@@ -33,7 +33,7 @@ const (
 type FieldError struct {
 	// Field is the path of the field, such as blocks[2].options.where.
 	Field string `json:"field"`
-	// Message says what is wrong and what was expected.
+	// Message describes what is wrong and what was expected.
 	Message string `json:"message"`
 }
 
@@ -41,7 +41,7 @@ type FieldError struct {
 // handler can return it.
 type Problem struct {
 	// Type is a URI reference naming the problem type; "about:blank"
-	// when the code says it all.
+	// when the code is enough.
 	Type string `json:"type"`
 	// Title is a short summary of the problem type.
 	Title string `json:"title"`
