@@ -106,31 +106,36 @@ func (s *Service) invoke(c *gin.Context) error {
 // run checks req, queues its instance unless its idempotency key names an
 // earlier job, and writes the response.
 func (s *Service) run(c *gin.Context, req *InvokeRequest, uploads []upload) error {
-	rec, err := s.load(c)
+	job, wait, replayed, err := s.start(c, req, uploads)
 	if err != nil {
 		return err
+	}
+	return s.respond(c, job, wait, replayed)
+}
+
+// start checks req and queues its instance unless its idempotency key
+// names an earlier job. It returns the job, the checked wait and whether
+// the job was queued by an earlier request with the same key.
+func (s *Service) start(c *gin.Context, req *InvokeRequest, uploads []upload) (*pool.Job, time.Duration, bool, error) {
+	rec, err := s.load(c)
+	if err != nil {
+		return nil, 0, false, err
 	}
 	opts, errs := s.options(rec, req.Blocks, req.Timeout, req.Wait, req.DeleteExecutionOnFinish)
 	errs = append(errs, checkStruct(req)...)
 	inv, bindErrs := s.bind(rec, "parameters", req.Parameters, uploads)
 	errs = append(errs, bindErrs...)
 	if len(errs) > 0 {
-		return httpapi.Validation("the lambda request is invalid", errs)
+		return nil, 0, false, httpapi.Validation("the lambda request is invalid", errs)
 	}
 	inv.only, inv.timeout, inv.keep = opts.only, opts.timeout, opts.keep
 
 	if req.IdempotencyKey == "" {
 		job, err := s.launch(c.Request.Context(), inv)
-		if err != nil {
-			return err
-		}
-		return s.respond(c, job, opts.wait, false)
+		return job, opts.wait, false, err
 	}
 	job, replayed, err := s.launchOnce(c.Request.Context(), inv, req, uploads)
-	if err != nil {
-		return err
-	}
-	return s.respond(c, job, opts.wait, replayed)
+	return job, opts.wait, replayed, err
 }
 
 func (s *Service) load(c *gin.Context) (*projects.Record, error) {

@@ -30,11 +30,13 @@ type Scheduler interface {
 	Job(ctx context.Context, id string) (*pool.Job, error)
 	Await(ctx context.Context, id string) (*pool.Job, error)
 	StopJob(ctx context.Context, id, by, reason string) (*pool.Job, error)
+	ActiveJobIDs(lockKey string) []string
 }
 
 // Projects is the part of the project store that the lambda API uses.
 type Projects interface {
 	Get(ctx context.Context, name string) (*projects.Record, error)
+	Update(ctx context.Context, rec *projects.Record, ifVersion int64) error
 }
 
 // Service serves the lambda routes and owns the goroutines that remove
@@ -54,6 +56,9 @@ type Service struct {
 	// keyMu serialises invocations that carry an idempotency key, so that
 	// two concurrent requests with one key queue one job.
 	keyMu sync.Mutex
+	// executeMu serialises the Omniscope-style executions, so that two
+	// concurrent requests cannot both find their project idle.
+	executeMu sync.Mutex
 
 	// mu guards the fields below.
 	mu      sync.Mutex

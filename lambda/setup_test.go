@@ -52,6 +52,8 @@ type bundle struct {
 type options struct {
 	gated  bool
 	config lambda.Config
+	// queueLimit bounds the pool's waiting jobs; 0 is the pool's default.
+	queueLimit int
 }
 
 func setup(t *testing.T, opts options) *bundle {
@@ -77,7 +79,7 @@ func setup(t *testing.T, opts options) *bundle {
 		runner = b.gate
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b.pool, err = pool.New(pool.Config{ConcurrentJobs: 2, MaxConcurrentJobs: 2, OutputRoot: outputRoot, Logger: logger},
+	b.pool, err = pool.New(pool.Config{ConcurrentJobs: 2, MaxConcurrentJobs: 2, QueueLimit: opts.queueLimit, OutputRoot: outputRoot, Logger: logger},
 		pool.NewSQLiteStore(db), runner)
 	if err != nil {
 		t.Fatalf("creating pool: %v", err)
@@ -114,6 +116,7 @@ func setup(t *testing.T, opts options) *bundle {
 	projects.NewAPI(projectStore, b.pool, projects.APIConfig{Logger: logger}).Register(v1)
 	b.pool.Register(v1)
 	b.service.Register(v1)
+	b.service.RegisterWorkflowRoutes(router)
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	b.url = srv.URL

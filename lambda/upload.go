@@ -41,31 +41,42 @@ func (s *Service) invokeUpload(c *gin.Context) error {
 		return httpapi.NewProblem(http.StatusUnsupportedMediaType, httpapi.CodeUnsupportedMediaType,
 			"file uploads are disabled because the server has no files directory; send application/json")
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes)
-	reader, err := c.Request.MultipartReader()
-	if err != nil {
-		return httpapi.BadRequest("", fmt.Sprintf("reading multipart form: %v", err))
-	}
 	var req InvokeRequest
-	var uploads []upload
-	for {
-		part, err := reader.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return s.uploadProblem(err)
-		}
-		uploads, err = s.readPart(part, &req, uploads)
-		if err != nil {
-			return err
-		}
+	uploads, err := s.readMultipart(c, requestFormField, &req)
+	if err != nil {
+		return err
 	}
 	return s.run(c, &req, uploads)
 }
 
+// readMultipart reads a multipart body of at most MaxUploadBytes. The
+// form field named field holds a JSON request, decoded strictly into req,
+// and every part with a file name becomes an upload named after its form
+// field. Any other form field is a 400.
+func (s *Service) readMultipart(c *gin.Context, field string, req any) ([]upload, error) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes)
+	reader, err := c.Request.MultipartReader()
+	if err != nil {
+		return nil, httpapi.BadRequest("", fmt.Sprintf("reading multipart form: %v", err))
+	}
+	var uploads []upload
+	for {
+		part, err := reader.NextPart()
+		if errors.Is(err, io.EOF) {
+			return uploads, nil
+		}
+		if err != nil {
+			return nil, s.uploadProblem(err)
+		}
+		uploads, err = s.readPart(part, field, req, uploads)
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
 // readPart reads one part into req or appends it to uploads.
-func (s *Service) readPart(part *multipart.Part, req *InvokeRequest, uploads []upload) ([]upload, error) {
+func (s *Service) readPart(part *multipart.Part, field string, req any, uploads []upload) ([]upload, error) {
 	defer part.Close()
 	data, err := io.ReadAll(part)
 	if err != nil {
@@ -75,14 +86,14 @@ func (s *Service) readPart(part *multipart.Part, req *InvokeRequest, uploads []u
 	if part.FileName() != "" {
 		return append(uploads, upload{parameter: name, name: storedName(part.FileName()), data: data}), nil
 	}
-	if name != requestFormField {
-		return nil, httpapi.BadRequest(name, fmt.Sprintf("unknown form field %q; send the JSON body as %q and files with a file name", name, requestFormField))
+	if name != field {
+		return nil, httpapi.BadRequest(name, fmt.Sprintf("unknown form field %q; send the JSON body as %q and files with a file name", name, field))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(req); err != nil {
-		return nil, httpapi.BadRequest(requestFormField, fmt.Sprintf("form field %q is not a valid lambda request: %v", requestFormField, err))
+		return nil, httpapi.BadRequest(field, fmt.Sprintf("form field %q is not a valid lambda request: %v", field, err))
 	}
 	return uploads, nil
 }
