@@ -38,7 +38,7 @@ type WorkflowError struct {
 	// ErrorType is a stable machine-readable code such as
 	// WORKFLOW_ALREADY_RUNNING or JOB_NOT_FOUND.
 	ErrorType string `json:"errorType"`
-	// ErrorMessage explains the error and names each invalid field.
+	// ErrorMessage describes the error and names each invalid field.
 	ErrorMessage string `json:"errorMessage"`
 }
 
@@ -123,7 +123,7 @@ type WorkflowJobState struct {
 	// ErrorType is set when the job failed: BLOCK_FAILED, TIMEOUT,
 	// INTERRUPTED or INTERNAL.
 	ErrorType string `json:"errorType,omitempty"`
-	// ErrorMessage says why the job failed.
+	// ErrorMessage explains why the job failed.
 	ErrorMessage string `json:"errorMessage,omitempty"`
 }
 
@@ -313,7 +313,7 @@ func checkUpdateList(field string, updates []ParamUpdate, files bool) []httpapi.
 		at := fmt.Sprintf("%s[%d]", field, i)
 		switch {
 		case u.Name == "":
-			errs = append(errs, httpapi.FieldError{Field: at + ".name", Message: "missing; name the parameter to set"})
+			errs = append(errs, httpapi.FieldError{Field: at + ".name", Message: "is missing, so name the parameter to set"})
 		case seen[u.Name]:
 			errs = append(errs, httpapi.FieldError{Field: at + ".name", Message: fmt.Sprintf("parameter %q is set more than once", u.Name)})
 		case u.FormDataKey != "" && !files:
