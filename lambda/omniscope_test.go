@@ -97,9 +97,14 @@ func (b *bundle) jobState(t *testing.T, path, id string, keys ...string) map[str
 
 func TestWorkflowRoutesBesideRootRoutes(t *testing.T) {
 	b := setup(t, options{})
+	// The router is configured as the binary configures its own.
 	router := gin.New()
+	router.HandleMethodNotAllowed = true
+	router.RedirectTrailingSlash = false
+	router.RedirectFixedPath = false
 	router.Use(httpapi.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	router.NoRoute(httpapi.NoRoute)
+	router.NoMethod(httpapi.NoMethod)
 	hit := func(name string) gin.HandlerFunc {
 		return func(c *gin.Context) { c.String(http.StatusOK, name) }
 	}
@@ -131,6 +136,11 @@ func TestWorkflowRoutesBesideRootRoutes(t *testing.T) {
 	// A project named like a root route still reaches the workflow routes.
 	res = direct.get(t, "/api/w/param")
 	workflowError(t, res, http.StatusNotFound, httpapi.CodeProjectNotFound)
+	res = direct.get(t, "/healthz/w/param")
+	workflowError(t, res, http.StatusNotFound, httpapi.CodeProjectNotFound)
+	if res := direct.get(t, "/api/v1/nothing"); res.status != http.StatusNotFound {
+		t.Errorf("GET /api/v1/nothing = %d, want 404", res.status)
+	}
 }
 
 func TestWorkflowExecuteRejectsSecondRun(t *testing.T) {
