@@ -4,7 +4,9 @@
 // project therefore run side by side up to the pool's slot limit. The package
 // serves POST /projects/{project}/lambda, .../lambda/batch and GET
 // /instances/{instance}, stores instances and idempotency keys, and
-// removes instances once their job ended or their retention ran out.
+// removes instances once their job ended or their retention ran out. It
+// also serves the Omniscope-style routes under /{project}/w/, which run
+// through the same code with Omniscope's bodies and error shape.
 package lambda
 
 import (
