@@ -235,3 +235,37 @@ func TestUploadRejectsBadParts(t *testing.T) {
 		t.Errorf("rejected uploads left %d instance directories", len(entries))
 	}
 }
+
+func TestUploadShortensLongFileName(t *testing.T) {
+	b := setup(t, options{})
+	b.createProject(t, uploadProject)
+	long := strings.Repeat("f", 300) + ".csv"
+	contentType, body := multipartBody(t, `{"wait": "30s"}`, "data", long, []byte("city,n\nOslo,1\n"))
+	res := b.do(t, http.MethodPost, "/api/v1/projects/upload/lambda", contentType, body)
+	if res.status != http.StatusOK {
+		t.Fatalf("status = %d, want 200; body %s", res.status, res.body)
+	}
+	var job pool.Job
+	res.decode(t, &job)
+	if job.State != pool.StateCompleted {
+		t.Fatalf("state = %s: %+v", job.State, job.Error)
+	}
+	name := filepath.Base(job.Parameters["data"].(string))
+	if len(name) > 255 || !strings.HasSuffix(name, ".csv") {
+		t.Errorf("stored name %q is %d bytes; want at most 255 ending in .csv", name, len(name))
+	}
+}
+
+func TestUploadRejectsRepeatedRequestField(t *testing.T) {
+	b := setup(t, options{})
+	b.createProject(t, uploadProject)
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	w.WriteField("request", `{"wait": "1s"}`)
+	w.WriteField("request", `{"deleteExecutionOnFinish": false}`)
+	w.Close()
+	res := b.do(t, http.MethodPost, "/api/v1/projects/upload/lambda", w.FormDataContentType(), &buf)
+	if res.status != http.StatusBadRequest {
+		t.Fatalf("status = %d, want 400; body %s", res.status, res.body)
+	}
+}

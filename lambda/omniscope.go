@@ -204,7 +204,7 @@ func workflowField(field string) string {
 //	@Router			/{project}/w/execute [post]
 func (s *Service) workflowExecute(c *gin.Context) error {
 	var req WorkflowExecuteRequest
-	if err := httpapi.DecodeJSON(c, &req, s.cfg.MaxBodyBytes, true); err != nil {
+	if err := httpapi.DecodeJSONAllowUnknown(c, &req, s.cfg.MaxBodyBytes, true); err != nil {
 		return err
 	}
 	rec, err := s.load(c)
@@ -250,7 +250,7 @@ func (s *Service) workflowExecute(c *gin.Context) error {
 //	@Router			/{project}/w/lambdaexecute [post]
 func (s *Service) workflowLambda(c *gin.Context) error {
 	var req WorkflowLambdaRequest
-	if err := httpapi.DecodeJSON(c, &req, s.cfg.MaxBodyBytes, true); err != nil {
+	if err := httpapi.DecodeJSONAllowUnknown(c, &req, s.cfg.MaxBodyBytes, true); err != nil {
 		return err
 	}
 	if errs := checkUpdates(&req, false); len(errs) > 0 {

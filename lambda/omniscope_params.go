@@ -127,7 +127,7 @@ func paramValue(rec *projects.Record, def *projects.Parameter) ParamValue {
 //	@Router			/{project}/w/updateparams [post]
 func (s *Service) workflowUpdateParams(c *gin.Context) error {
 	var req UpdateParamsRequest
-	if err := httpapi.DecodeJSON(c, &req, s.cfg.MaxBodyBytes, false); err != nil {
+	if err := httpapi.DecodeJSONAllowUnknown(c, &req, s.cfg.MaxBodyBytes, false); err != nil {
 		return err
 	}
 	if errs := checkUpdateList("updates", req.Updates, false); len(errs) > 0 {

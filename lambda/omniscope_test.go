@@ -368,8 +368,6 @@ func TestWorkflowRequestErrors(t *testing.T) {
 			return raw("/seattle-weather/w/execute", "application/json", `{"cancelExisting": "yes"}`)
 		},
 			http.StatusBadRequest, lambda.ErrorTypeInvalidRequest, "cancelExisting"},
-		{"execute unknown field", func() *response { return raw("/seattle-weather/w/execute", "application/json", `{"colour": 1}`) },
-			http.StatusBadRequest, lambda.ErrorTypeInvalidRequest, "colour"},
 		{"execute unknown block", func() *response {
 			return b.post(t, "/seattle-weather/w/execute", map[string]any{"blocks": []string{"nope"}})
 		},
@@ -663,5 +661,13 @@ func TestWorkflowUploadErrors(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(b.filesDir, ".instances"))
 	if len(entries) != 0 {
 		t.Errorf("rejected uploads left %d instance directories", len(entries))
+	}
+}
+
+func TestWorkflowExecuteIgnoresUnknownFields(t *testing.T) {
+	b := setup(t, options{})
+	id, _ := jobID(t, b.post(t, "/seattle-weather/w/execute", map[string]any{"colour": 1, "refreshFromSource": false}), "jobId")
+	if job := b.awaitJob(t, id); job.State != pool.StateCompleted {
+		t.Errorf("job ended %s, want COMPLETED", job.State)
 	}
 }

@@ -1,8 +1,6 @@
 package lambda
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -60,6 +59,7 @@ func (s *Service) readMultipart(c *gin.Context, field string, req any) ([]upload
 		return nil, httpapi.BadRequest("", fmt.Sprintf("reading multipart form: %v", err))
 	}
 	var uploads []upload
+	seenField := false
 	for {
 		part, err := reader.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -67,6 +67,13 @@ func (s *Service) readMultipart(c *gin.Context, field string, req any) ([]upload
 		}
 		if err != nil {
 			return nil, s.uploadProblem(err)
+		}
+		if part.FileName() == "" && part.FormName() == field {
+			if seenField {
+				part.Close()
+				return nil, httpapi.BadRequest(field, fmt.Sprintf("form field %q appears more than once; send one JSON body", field))
+			}
+			seenField = true
 		}
 		uploads, err = s.readPart(part, field, req, uploads)
 		if err != nil {
@@ -89,11 +96,11 @@ func (s *Service) readPart(part *multipart.Part, field string, req any, uploads 
 	if name != field {
 		return nil, httpapi.BadRequest(name, fmt.Sprintf("unknown form field %q; send the JSON body as %q and files with a file name", name, field))
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(req); err != nil {
-		return nil, httpapi.BadRequest(field, fmt.Sprintf("form field %q is not a valid lambda request: %v", field, err))
+	// The native field is strict; Omniscope clients may send fields this
+	// service does not know.
+	if err := httpapi.Unmarshal(data, req, field == requestFormField); err != nil {
+		p := httpapi.AsProblem(err)
+		return nil, httpapi.BadRequest(field, fmt.Sprintf("form field %q is not a valid lambda request: %s", field, p.Detail))
 	}
 	return uploads, nil
 }
@@ -114,8 +121,25 @@ func storedName(fileName string) string {
 	if base == "." || base == ".." || base == "/" || strings.ContainsFunc(base, unicode.IsControl) {
 		return "upload"
 	}
+	if len(base) > maxStoredName {
+		// File systems limit a name to 255 bytes: keep the extension and
+		// as much of the start as fits.
+		ext := path.Ext(base)
+		if len(ext) > 16 {
+			ext = ""
+		}
+		cut := maxStoredName - len(ext)
+		for cut > 0 && !utf8.RuneStart(base[cut]) {
+			cut--
+		}
+		base = base[:cut] + ext
+	}
 	return base
 }
+
+// maxStoredName is the longest stored file name in bytes, below the
+// 255-byte limit of common file systems.
+const maxStoredName = 200
 
 // withUploads returns params with each upload as the value of its file
 // parameter: its path relative to the files directory.

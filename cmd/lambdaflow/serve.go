@@ -189,6 +189,7 @@ func (s *server) router(api *projects.API) *gin.Engine {
 	api.Register(v1)
 	s.pool.Register(v1)
 	s.lambda.Register(v1)
+	s.lambda.RegisterWorkflowRoutes(r)
 	return r
 }
 

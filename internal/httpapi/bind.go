@@ -21,6 +21,17 @@ const DefaultMaxBodyBytes = 4 << 20
 // DefaultMaxBodyBytes). An empty body leaves v unchanged when allowEmpty
 // is true. Every failure is a 4xx problem naming the field at fault.
 func DecodeJSON(c *gin.Context, v any, maxBytes int64, allowEmpty bool) error {
+	return decodeBody(c, v, maxBytes, allowEmpty, true)
+}
+
+// DecodeJSONAllowUnknown is DecodeJSON for clients written against
+// another API, which may send fields this one does not know: it ignores
+// unknown fields instead of rejecting them.
+func DecodeJSONAllowUnknown(c *gin.Context, v any, maxBytes int64, allowEmpty bool) error {
+	return decodeBody(c, v, maxBytes, allowEmpty, false)
+}
+
+func decodeBody(c *gin.Context, v any, maxBytes int64, allowEmpty, strict bool) error {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBodyBytes
 	}
@@ -44,12 +55,17 @@ func DecodeJSON(c *gin.Context, v any, maxBytes int64, allowEmpty bool) error {
 		}
 		return BadRequest("", "request body is empty; send a JSON object")
 	}
-	return decodeStrict(body, v)
+	return Unmarshal(body, v, strict)
 }
 
-func decodeStrict(body []byte, v any) error {
+// Unmarshal decodes body as one JSON value into v, with numbers as
+// json.Number, and returns a 400 problem naming the field at fault.
+// When strict is true, unknown fields are rejected.
+func Unmarshal(body []byte, v any, strict bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)
