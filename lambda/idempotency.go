@@ -61,10 +61,14 @@ func (s *Service) launchOnce(ctx context.Context, inv *invocation, req *InvokeRe
 
 // requestHash identifies a request for its idempotency key: the SHA-256 of
 // its JSON form and of each uploaded file. encoding/json writes map keys
-// sorted, so the same request always gives the same hash.
+// sorted, so the same request always gives the same hash. The wait is
+// left out because it changes how long the caller waits, not the job, and
+// a client retrying after a 202 may well ask for a longer one.
 func requestHash(req *InvokeRequest, uploads []upload) (string, error) {
 	h := sha256.New()
-	body, err := json.Marshal(req)
+	job := *req
+	job.Wait = ""
+	body, err := json.Marshal(job)
 	if err != nil {
 		return "", fmt.Errorf("encoding request for its idempotency key: %w", err)
 	}

@@ -185,8 +185,13 @@ func TestIdempotencyKeyQueuesOneJob(t *testing.T) {
 	waited := b.post(t, "/api/v1/projects/seattle-weather/lambda", map[string]any{
 		"parameters": map[string]any{"weather": "rain", "year": 2015}, "idempotencyKey": "order-42", "wait": "30s",
 	})
-	if waited.status != http.StatusConflict {
-		t.Errorf("same key with a different body: status %d, want 409; body %s", waited.status, waited.body)
+	if waited.status != http.StatusOK && waited.status != http.StatusAccepted {
+		t.Errorf("same key with a longer wait: status %d, want the first job; body %s", waited.status, waited.body)
+	}
+	var third pool.Job
+	waited.decode(t, &third)
+	if third.ID != first.ID {
+		t.Errorf("same key with a longer wait returned job %s, want the first job %s", third.ID, first.ID)
 	}
 	changed := b.post(t, "/api/v1/projects/seattle-weather/lambda", map[string]any{
 		"parameters": map[string]any{"weather": "sun", "year": 2015}, "idempotencyKey": "order-42",

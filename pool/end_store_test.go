@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 
@@ -45,5 +46,38 @@ func TestUnstorableResultFailsJob(t *testing.T) {
 	}
 	if stored.State != pool.StateFailed || stored.Error == nil || stored.Error.Type != pool.ErrorInternal {
 		t.Errorf("stored job: state %s, error %+v; want FAILED with INTERNAL", stored.State, stored.Error)
+	}
+}
+
+func TestReserveChecksQueueRoom(t *testing.T) {
+	ctx := context.Background()
+	runner := pooltest.NewRunner()
+	p, err := pool.New(pool.Config{MaxConcurrentJobs: 1, QueueLimit: 3}, pooltest.NewMemoryStore(), runner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		runner.EndAll(nil)
+		p.Stop()
+	}()
+
+	for _, lock := range []string{"a", "b", "c"} {
+		if _, err := p.Submit(ctx, pool.Submission{Project: lock}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := runner.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// One job runs and two wait, so one more fits.
+	if err := p.Reserve(1); err != nil {
+		t.Errorf("Reserve(1) with room for one: %v", err)
+	}
+	var full *pool.QueueFullError
+	if err := p.Reserve(2); !errors.As(err, &full) {
+		t.Errorf("Reserve(2) with room for one: %v, want a QueueFullError", err)
 	}
 }
