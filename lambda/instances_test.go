@@ -269,3 +269,14 @@ func TestUploadRejectsRepeatedRequestField(t *testing.T) {
 		t.Fatalf("status = %d, want 400; body %s", res.status, res.body)
 	}
 }
+
+func TestFileParameterCannotReadOtherUploads(t *testing.T) {
+	b := setup(t, options{})
+	b.createProject(t, uploadProject)
+	for _, value := range []string{".instances/x/data/in.csv", "./.instances/x", "a/../.instances/x/in.csv"} {
+		res := b.post(t, "/api/v1/projects/upload/lambda", map[string]any{"parameters": map[string]any{"data": value}})
+		if res.status != http.StatusUnprocessableEntity {
+			t.Errorf("data = %q: status %d, want 422; body %s", value, res.status, res.body)
+		}
+	}
+}

@@ -144,14 +144,14 @@ const maxStoredName = 200
 // withUploads returns params with each upload as the value of its file
 // parameter: its path relative to the files directory.
 func withUploads(rec *projects.Record, field string, params map[string]any, instanceID string, uploads []upload) (map[string]any, []httpapi.FieldError) {
+	errs := uploadPathErrors(rec, field, params)
 	if len(uploads) == 0 {
-		return params, nil
+		return params, errs
 	}
 	values := make(map[string]any, len(params)+len(uploads))
 	for k, v := range params {
 		values[k] = v
 	}
-	var errs []httpapi.FieldError
 	seen := map[string]bool{}
 	for _, u := range uploads {
 		at := field + "." + u.parameter
@@ -169,6 +169,25 @@ func withUploads(rec *projects.Record, field string, params map[string]any, inst
 		seen[u.parameter] = true
 	}
 	return values, errs
+}
+
+// uploadPathErrors rejects a file parameter given as a path into the
+// uploads directory, where the files of other instances are kept: an
+// instance reads only the files uploaded with it.
+func uploadPathErrors(rec *projects.Record, field string, params map[string]any) []httpapi.FieldError {
+	var errs []httpapi.FieldError
+	for name, v := range params {
+		s, ok := v.(string)
+		if !ok || !isFileParameter(rec, name) {
+			continue
+		}
+		clean := path.Clean(strings.ReplaceAll(s, `\`, "/"))
+		if clean == instancesDirName || strings.HasPrefix(clean, instancesDirName+"/") {
+			errs = append(errs, httpapi.FieldError{Field: field + "." + name,
+				Message: fmt.Sprintf("must not point into %s/, which holds the uploads of other instances; upload the file with this request instead", instancesDirName)})
+		}
+	}
+	return errs
 }
 
 func isFileParameter(rec *projects.Record, name string) bool {
