@@ -22,6 +22,9 @@ type Scheduler interface {
 	Submit(ctx context.Context, sub pool.Submission) (*pool.Job, error)
 	StopJob(ctx context.Context, id, by, reason string) (*pool.Job, error)
 	ActiveJobIDs(lockKey string) []string
+	// Reserve returns a *pool.QueueFullError when n more jobs do not fit
+	// in the queue now.
+	Reserve(n int) error
 }
 
 // APIConfig configures the project routes.

@@ -206,6 +206,11 @@ func (a *API) execute(c *gin.Context) error {
 		return err
 	}
 	if req.CancelExisting {
+		// A full queue would reject the new job after the old one was
+		// stopped, leaving the project with neither.
+		if err := a.sched.Reserve(1); err != nil {
+			return pool.SubmitProblem(err)
+		}
 		StopActive(c.Request.Context(), a.sched, rec.Name, c.ClientIP(), httpapi.Logger(c))
 	}
 	job, err := a.sched.Submit(c.Request.Context(), *sub)

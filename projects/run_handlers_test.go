@@ -137,6 +137,10 @@ func (s *stopRecorder) ActiveJobIDs(string) []string {
 	return s.active
 }
 
+func (s *stopRecorder) Reserve(int) error {
+	return nil
+}
+
 func TestStopActiveStopsEveryJob(t *testing.T) {
 	sched := &stopRecorder{active: []string{"running", "ended", "waiting"}}
 	StopActive(t.Context(), sched, "w", "127.0.0.1", slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -238,3 +238,20 @@ func TestStopRunningJob(t *testing.T) {
 	expectStatus(t, resp, http.StatusConflict)
 	expectProblemCode(t, resp, "JOB_FINISHED")
 }
+
+func TestCancelExistingKeepsJobWhenQueueFull(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	s.createSleeper("first", 60)
+	s.createSleeper("second", 60)
+	expectStatus(t, s.do("PATCH", "/api/v1/settings", map[string]any{"queueLimit": 1}, nil), http.StatusOK)
+
+	a := s.execute("first", nil)
+	s.waitState(a.ID, "RUNNING")
+	s.execute("second", nil)
+	resp := s.do("POST", "/api/v1/projects/first/execute", map[string]any{"cancelExisting": true}, nil)
+	expectStatus(t, resp, http.StatusTooManyRequests)
+	expectProblemCode(t, resp, "QUEUE_FULL")
+	if a = s.job(a.ID); a.State != "RUNNING" {
+		t.Errorf("running job: state %s after a rejected cancelExisting, want RUNNING", a.State)
+	}
+}
