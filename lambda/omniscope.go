@@ -142,22 +142,21 @@ func (s *Service) RegisterWorkflowRoutes(r gin.IRouter) {
 }
 
 // handleWorkflow adapts fn to gin and writes a returned error as a
-// WorkflowError.
+// WorkflowError. When tokens are configured, the router's access
+// middleware has already rejected a caller without the route's role,
+// writing 401 or 403 with WriteWorkflowError.
 func handleWorkflow(fn httpapi.HandlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		// NOTE: the service has no authentication yet, so every caller may
-		// use these routes. A permission check belongs here, and a caller
-		// without permission gets 403 FORBIDDEN.
 		if err := fn(c); err != nil {
-			writeWorkflowError(c, err)
+			WriteWorkflowError(c, err)
 		}
 	}
 }
 
-// writeWorkflowError writes err in the Omniscope error shape. Errors that
+// WriteWorkflowError writes err in the Omniscope error shape. Errors that
 // are not a *httpapi.Problem become a 500 and are logged, since only the
 // log may show their text.
-func writeWorkflowError(c *gin.Context, err error) {
+func WriteWorkflowError(c *gin.Context, err error) {
 	p := httpapi.AsProblem(err)
 	if p.Status >= http.StatusInternalServerError {
 		httpapi.Logger(c).Error("request failed", "error", err, "status", p.Status)

@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/lambdaflow/lambdaflow/internal/auth"
 	"github.com/lambdaflow/lambdaflow/internal/httpapi"
 )
 
@@ -41,7 +42,9 @@ type StopRequest struct {
 	// Reason explains why the job is stopped, at most 1000 characters.
 	Reason string `json:"reason" maxLength:"1000"`
 	// By names who stops the job, at most 200 characters. Empty means the
-	// client's IP address.
+	// client's IP address. When the service uses API tokens, By is
+	// ignored and the record names the token's role and id, such as
+	// "runner:1a2b3c4d".
 	By string `json:"by" maxLength:"200"`
 }
 
@@ -245,8 +248,11 @@ func (p *Pool) stopJob(c *gin.Context) error {
 	if len(errs) > 0 {
 		return httpapi.Validation("invalid stop request", errs)
 	}
-	if req.By == "" {
-		// TODO: use the caller's identity once API tokens exist.
+	if principal, ok := auth.PrincipalFrom(c); ok {
+		// With tokens on, the record names the token, so that a caller
+		// cannot sign a stop with another name.
+		req.By = principal.String()
+	} else if req.By == "" {
 		req.By = c.ClientIP()
 	}
 

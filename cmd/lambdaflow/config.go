@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/lambdaflow/lambdaflow/internal/auth"
 )
 
 // serveConfig holds the settings of `lambdaflow serve`. Each has a flag
@@ -32,6 +34,13 @@ type serveConfig struct {
 	LogLevel             string
 	LogFormat            string
 	Examples             bool
+	TokensFile           string
+	Insecure             bool
+
+	// tokens contains the tokens that finish read from TokensFile. It is
+	// nil when TokensFile is empty, so the service runs without access
+	// control.
+	tokens *auth.Store
 }
 
 func (c *serveConfig) bindFlags(fs *pflag.FlagSet) {
@@ -50,6 +59,8 @@ func (c *serveConfig) bindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.LambdaSweepInterval, "lambda-sweep-interval", time.Minute, "how often expired instances and idempotency keys are removed")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.TokensFile, "tokens-file", "", "file of API tokens, one \"ROLE TOKEN\" line each with ROLE admin, runner or viewer; without it every caller has full access and --addr must be a loopback address")
+	fs.BoolVar(&c.Insecure, "insecure", false, "allow serving without --tokens-file on an address that is not loopback, so that anyone who reaches it has full access")
 	fs.BoolVar(&c.Examples, "examples", true, "store the example projects when the database holds no project, and copy their data into the files directory")
 }
 
@@ -98,6 +109,20 @@ func (c *serveConfig) finish() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat))
+	}
+	if c.TokensFile != "" {
+		tokens, err := auth.LoadFile(c.TokensFile)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("--tokens-file: %w", err))
+		case tokens.Len() == 0:
+			errs = append(errs, fmt.Errorf("--tokens-file %s lists no token; add a ROLE TOKEN line or leave the flag out", c.TokensFile))
+		default:
+			c.tokens = tokens
+		}
+	}
+	if err := checkListenAddr(c.Addr, c.TokensFile != "", c.Insecure); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -79,8 +79,12 @@ func serve(ctx context.Context, cfg *serveConfig) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
 	s.ready.Store(true)
+	if cfg.tokens == nil && cfg.Insecure {
+		logger.Warn("serving without API tokens (--insecure), so every caller has full access", "addr", ln.Addr().String())
+	}
 	logger.Info("lambdaflow serving", "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
-		"files_dir", cfg.FilesDir, "concurrent_jobs", s.pool.Settings().ConcurrentJobs)
+		"files_dir", cfg.FilesDir, "concurrent_jobs", s.pool.Settings().ConcurrentJobs,
+		"api_tokens", cfg.tokens.Len())
 
 	select {
 	case <-ctx.Done():
@@ -179,6 +183,9 @@ func (s *server) router(api *projects.API) *gin.Engine {
 	// connection, not from X-Forwarded-For headers anyone can send.
 	_ = r.SetTrustedProxies(nil)
 	r.Use(httpapi.Middleware(s.logger.With("component", "http")))
+	if s.cfg.tokens != nil {
+		r.Use(accessMiddleware(s.cfg.tokens))
+	}
 	r.NoRoute(httpapi.NoRoute)
 	r.NoMethod(httpapi.NoMethod)
 

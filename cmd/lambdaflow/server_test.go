@@ -45,8 +45,10 @@ type instance struct {
 	cmd     *exec.Cmd
 	base    string
 	exited  chan struct{}
-	logMu   sync.Mutex
-	log     bytes.Buffer
+	// token, when set, is sent by do as "Authorization: Bearer token".
+	token string
+	logMu sync.Mutex
+	log   bytes.Buffer
 }
 
 // startServer runs the binary on a free loopback port with dataDir and
@@ -151,6 +153,9 @@ func (s *instance) do(method, path string, body any, out any) *http.Response {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

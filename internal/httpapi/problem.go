@@ -26,6 +26,8 @@ const (
 	CodeNotFound               = "NOT_FOUND"
 	CodeMethodNotAllowed       = "METHOD_NOT_ALLOWED"
 	CodeShuttingDown           = "SHUTTING_DOWN"
+	CodeUnauthorized           = "UNAUTHORIZED"
+	CodeForbidden              = "FORBIDDEN"
 	CodeInternal               = "INTERNAL"
 )
 
