@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/lambdaflow/lambdaflow/internal/auth"
 	"github.com/lambdaflow/lambdaflow/internal/httpapi"
 	"github.com/lambdaflow/lambdaflow/pool"
 	"github.com/lambdaflow/lambdaflow/projects"
@@ -173,6 +174,9 @@ func WriteWorkflowError(c *gin.Context, err error) {
 		message += " (request id " + httpapi.RequestID(c) + ")"
 	}
 	for _, fe := range p.Errors {
+		if fe.Message == p.Detail {
+			continue // a 400 repeats its one field error as the detail
+		}
 		message += "; " + workflowField(fe.Field) + ": " + fe.Message
 	}
 	c.AbortWithStatusJSON(p.Status, WorkflowError{ErrorType: errorType, ErrorMessage: message})
@@ -225,7 +229,12 @@ func (s *Service) workflowExecute(c *gin.Context) error {
 			return httpapi.NewProblem(http.StatusConflict, httpapi.CodeWorkflowAlreadyRunning,
 				fmt.Sprintf("project %s already has job %s running or waiting; wait for it to end, or send cancelExisting true to stop it", rec.Name, active[0]))
 		}
-		projects.StopActive(ctx, s.sched, rec.Name, c.ClientIP(), httpapi.Logger(c))
+		// A full queue would reject the new job after the old one was
+		// stopped, leaving the project with neither.
+		if err := s.sched.Reserve(1); err != nil {
+			return pool.SubmitProblem(err)
+		}
+		projects.StopActive(ctx, s.sched, rec.Name, auth.Caller(c), httpapi.Logger(c))
 	}
 	job, err := s.sched.Submit(ctx, *sub)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/lambdaflow/lambdaflow/internal/auth"
 	"github.com/lambdaflow/lambdaflow/internal/httpapi"
 	"github.com/lambdaflow/lambdaflow/pool"
 )
@@ -211,7 +212,7 @@ func (a *API) execute(c *gin.Context) error {
 		if err := a.sched.Reserve(1); err != nil {
 			return pool.SubmitProblem(err)
 		}
-		StopActive(c.Request.Context(), a.sched, rec.Name, c.ClientIP(), httpapi.Logger(c))
+		StopActive(c.Request.Context(), a.sched, rec.Name, auth.Caller(c), httpapi.Logger(c))
 	}
 	job, err := a.sched.Submit(c.Request.Context(), *sub)
 	if err != nil {

@@ -106,3 +106,13 @@ func PrincipalFrom(c *gin.Context) (Principal, bool) {
 	p, ok := v.(Principal)
 	return p, ok
 }
+
+// Caller names who sends the request, for records such as a stop: the
+// token's principal when the service uses tokens, else the client's
+// address.
+func Caller(c *gin.Context) string {
+	if principal, ok := PrincipalFrom(c); ok {
+		return principal.String()
+	}
+	return c.ClientIP()
+}
