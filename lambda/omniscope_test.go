@@ -671,3 +671,21 @@ func TestWorkflowExecuteIgnoresUnknownFields(t *testing.T) {
 		t.Errorf("job ended %s, want COMPLETED", job.State)
 	}
 }
+
+func TestWorkflowCancelExistingKeepsJobWhenQueueFull(t *testing.T) {
+	b := setup(t, options{gated: true, queueLimit: 1})
+	first, _ := jobID(t, b.post(t, "/seattle-weather/w/execute", map[string]any{}), "jobId")
+	if started := b.gate.nextStart(t); started != first {
+		t.Fatalf("started %s, want %s", started, first)
+	}
+	// The second slot takes one lambda job and another one waits, which
+	// fills the queue of one.
+	b.invoke(t, "seattle-weather", map[string]any{"parameters": map[string]any{"year": 2012}}, http.StatusAccepted)
+	b.gate.nextStart(t)
+	b.invoke(t, "seattle-weather", map[string]any{"parameters": map[string]any{"year": 2013}}, http.StatusAccepted)
+
+	workflowError(t, b.post(t, "/seattle-weather/w/execute", map[string]any{"cancelExisting": true}), http.StatusTooManyRequests, httpapi.CodeQueueFull)
+	if state := b.jobState(t, "seattle-weather", first)["jobState"]; state != lambda.JobStateRunning {
+		t.Errorf("first job state = %v after a rejected cancelExisting, want RUNNING", state)
+	}
+}
