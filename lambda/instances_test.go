@@ -280,3 +280,19 @@ func TestFileParameterCannotReadOtherUploads(t *testing.T) {
 		}
 	}
 }
+
+func TestUploadReadsRequestSentAsFilePart(t *testing.T) {
+	b := setup(t, options{})
+	b.createProject(t, uploadProject)
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	rw, _ := w.CreateFormFile("request", "blob")
+	rw.Write([]byte(`{"wait": "30s"}`))
+	fw, _ := w.CreateFormFile("data", "in.csv")
+	fw.Write([]byte("city,n\nOslo,1\n"))
+	w.Close()
+	res := b.do(t, http.MethodPost, "/api/v1/projects/upload/lambda", w.FormDataContentType(), &buf)
+	if res.status != http.StatusOK {
+		t.Fatalf("status = %d, want 200; body %s", res.status, res.body)
+	}
+}

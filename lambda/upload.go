@@ -68,7 +68,7 @@ func (s *Service) readMultipart(c *gin.Context, field string, req any) ([]upload
 		if err != nil {
 			return nil, s.uploadProblem(err)
 		}
-		if part.FileName() == "" && part.FormName() == field {
+		if part.FormName() == field {
 			if seenField {
 				part.Close()
 				return nil, httpapi.BadRequest(field, fmt.Sprintf("form field %q appears more than once; send one JSON body", field))
@@ -90,7 +90,9 @@ func (s *Service) readPart(part *multipart.Part, field string, req any, uploads 
 		return nil, s.uploadProblem(err)
 	}
 	name := part.FormName()
-	if part.FileName() != "" {
+	// Browsers give a Blob appended to FormData a file name, so the JSON
+	// body is recognised by its form name whether or not it has one.
+	if part.FileName() != "" && name != field {
 		return append(uploads, upload{parameter: name, name: storedName(part.FileName()), data: data}), nil
 	}
 	if name != field {
