@@ -6,7 +6,7 @@ package pool
 // nothing.
 //
 // NOTE: Reserve holds no place. A submission from another client between
-// Reserve and the batch's own submissions can still fill the queue; the
+// Reserve and the batch's own submissions can still fill the queue. The
 // batch then stops the jobs it already queued.
 func (p *Pool) Reserve(n int) error {
 	p.mu.Lock()

@@ -45,7 +45,7 @@ const (
 	BlockCancelled BlockState = "CANCELLED"
 )
 
-// Kind says how a job was requested.
+// Kind is the way a job was requested.
 type Kind string
 
 // Job kinds.
@@ -89,7 +89,7 @@ type Job struct {
 	SubmittedAt timestamp.Time  `json:"submittedAt"`
 	StartedAt   *timestamp.Time `json:"startedAt"`
 	FinishedAt  *timestamp.Time `json:"finishedAt"`
-	// WaitingFor says why a QUEUED or BLOCKED job waits, else null.
+	// WaitingFor is the reason a QUEUED or BLOCKED job waits, else null.
 	WaitingFor *WaitingFor `json:"waitingFor"`
 	// Position is the 1-based place of a waiting job among all waiting
 	// jobs in submission order, else null.
@@ -107,7 +107,7 @@ type Job struct {
 	Outputs []Output `json:"outputs"`
 	// Stop records who stopped the job and why, else null.
 	Stop *StopRecord `json:"stop"`
-	// TimeoutMs is the job's run time limit in milliseconds; 0 is none.
+	// TimeoutMs is the job's run time limit in milliseconds, or 0 for no limit.
 	TimeoutMs int64 `json:"timeoutMs"`
 
 	// Seq is the submission sequence number; it orders the queue.
@@ -176,7 +176,7 @@ func clonePtr[T any](p *T) *T {
 	return &v
 }
 
-// WaitingFor says why a job has not started.
+// WaitingFor is the reason a job has not started.
 type WaitingFor struct {
 	// Reason is SLOT or PROJECT_LOCK.
 	Reason string `json:"reason" enums:"SLOT,PROJECT_LOCK"`
@@ -235,7 +235,7 @@ type StopRecord struct {
 	At     timestamp.Time `json:"at"`
 }
 
-// Submission asks the pool to queue a job.
+// Submission is a request to queue a job.
 type Submission struct {
 	Project    string
 	Instance   *string

@@ -15,7 +15,7 @@ type Runner interface {
 	Run(ctx context.Context, job *Job, update func(BlockRun)) (Outcome, error)
 }
 
-// Outcome is what a finished run produced.
+// Outcome is the product of a finished run.
 type Outcome struct {
 	// Result holds the rows of the result block; nil when the project
 	// names none or the block did not run.

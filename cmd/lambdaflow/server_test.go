@@ -130,24 +130,29 @@ func (s *instance) terminate() {
 	}
 }
 
+// requestBody returns body as a request body: a string as it is, any
+// other value encoded as JSON, nil as no body.
+func (s *instance) requestBody(body any) io.Reader {
+	s.t.Helper()
+	switch b := body.(type) {
+	case nil:
+		return nil
+	case string:
+		return strings.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		return bytes.NewReader(data)
+	}
+}
+
 // do sends a JSON request and decodes a JSON response into out when out
 // is not nil. It returns the response with its body read.
 func (s *instance) do(method, path string, body any, out any) *http.Response {
 	s.t.Helper()
-	var r io.Reader
-	if body != nil {
-		switch b := body.(type) {
-		case string:
-			r = strings.NewReader(b)
-		default:
-			data, err := json.Marshal(b)
-			if err != nil {
-				s.t.Fatal(err)
-			}
-			r = bytes.NewReader(data)
-		}
-	}
-	req, err := http.NewRequestWithContext(context.Background(), method, s.base+path, r)
+	req, err := http.NewRequestWithContext(context.Background(), method, s.base+path, s.requestBody(body))
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -157,11 +162,13 @@ func (s *instance) do(method, path string, body any, out any) *http.Response {
 	if s.token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
+
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
+
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		s.t.Fatal(err)

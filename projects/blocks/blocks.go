@@ -19,7 +19,7 @@ type Table struct {
 	Rows    []Row
 }
 
-// Env is what a block sees when it runs.
+// Env is the environment a block runs in.
 type Env struct {
 	// FilesDir is the root that reading blocks resolve paths against.
 	FilesDir string
@@ -45,7 +45,7 @@ type OptionError struct {
 	Message string
 }
 
-// CompileContext is what compiling needs to know about the project.
+// CompileContext is the project information that compiling a block needs.
 type CompileContext struct {
 	// Params maps each declared parameter name to its type ("text",
 	// "number", "integer", "boolean", "date", "datetime", "choice",
