@@ -135,7 +135,7 @@ func (p *Pool) Submit(ctx context.Context, sub Submission) (*Job, error) {
 }
 
 // normalizeParameters returns params as they read back from the store:
-// decoded from JSON, with numbers as json.Number. The runner then sees the
+// decoded from JSON, with numbers as json.Number. The runner then gets the
 // same types on a first attempt and on an attempt after a restart.
 func normalizeParameters(params map[string]any) (map[string]any, error) {
 	normalized := map[string]any{}
