@@ -457,7 +457,7 @@ func TestStalledEventClientDoesNotStallJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// This client asks for the stream and never reads it.
+	// This client requests the stream and never reads it.
 	if _, err := fmt.Fprintf(conn, "GET /api/v1/events HTTP/1.1\r\nHost: %s\r\n\r\n", strings.TrimPrefix(s.base, "http://")); err != nil {
 		t.Fatal(err)
 	}
@@ -554,9 +554,8 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the event stream stayed open after the server stopped")
 	}
-	// http.Server.Shutdown gives up on open handlers after
-	// requestDrainTimeout; a stream that ends on shutdown lets the
-	// server stop well before that.
+	// The server waits at most requestDrainTimeout for open handlers. A
+	// stream that ends when shutdown begins lets it stop well before.
 	if elapsed := time.Since(start); elapsed >= requestDrainTimeout {
 		t.Errorf("the server took %s to stop with an open event stream, want less than %s", elapsed, requestDrainTimeout)
 	}
