@@ -253,10 +253,15 @@ func (m *Monitor) run(ctx context.Context, done chan<- struct{}) {
 // failing store is logged once until it works again.
 func (m *Monitor) record(ctx context.Context, now time.Time) {
 	sample := m.sampler.sample(ctx, now.UTC())
+	if ctx.Err() != nil {
+		// Stop interrupted the measurements, so the sample may be partial.
+		return
+	}
 	m.history.add(sample)
-	err := m.store.SaveSample(ctx, sample)
+	// A sample in the history is stored even when Stop comes meanwhile,
+	// so that the history after a restart matches.
+	err := m.store.SaveSample(context.WithoutCancel(ctx), sample)
 	switch {
-	case err != nil && ctx.Err() != nil:
 	case err != nil && m.lastSave == nil:
 		m.log.Warn("storing resource samples failed; they stay in memory only until it works again", "error", err)
 	case err == nil && m.lastSave != nil:
