@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -39,6 +40,12 @@ type serveConfig struct {
 	Examples             bool
 	TokensFile           string
 	Insecure             bool
+
+	// logOutput receives the log instead of standard error when set, and
+	// serving is called with the listen address once the service serves.
+	// Tests that run the service in-process set them.
+	logOutput io.Writer
+	serving   func(addr string)
 
 	// tokens contains the tokens that finish read from TokensFile. It is
 	// nil when TokensFile is empty, so the service runs without access
@@ -155,8 +162,12 @@ func (c *serveConfig) level() (slog.Level, error) {
 func (c *serveConfig) logger() *slog.Logger {
 	level, _ := c.level()
 	opts := &slog.HandlerOptions{Level: level}
-	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	var out io.Writer = os.Stderr
+	if c.logOutput != nil {
+		out = c.logOutput
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
 }

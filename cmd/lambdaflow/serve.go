@@ -85,6 +85,9 @@ func serve(ctx context.Context, cfg *serveConfig) error {
 	logger.Info("lambdaflow serving", "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
 		"files_dir", cfg.FilesDir, "concurrent_jobs", s.pool.Settings().ConcurrentJobs,
 		"api_tokens", cfg.tokens.Len())
+	if cfg.serving != nil {
+		cfg.serving(ln.Addr().String())
+	}
 
 	select {
 	case <-ctx.Done():
