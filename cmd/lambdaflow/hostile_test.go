@@ -85,14 +85,14 @@ var hostileContentTypes = []string{
 	"application/x-www-form-urlencoded", "application/json; charset=latin1", "image/png", ";;;",
 }
 
-// hostileClient sends raw requests and checks each answer.
+// hostileClient sends raw requests and checks each response.
 type hostileClient struct {
 	t    *testing.T
 	s    *instance
 	sent int
 }
 
-// send sends one request and checks that the answer is below 500 and,
+// send sends one request and checks that the status is below 500 and,
 // when it is an error, in the route's error shape. It returns the status.
 func (h *hostileClient) send(method, path, contentType string, body []byte, header http.Header) int {
 	h.t.Helper()
@@ -124,7 +124,7 @@ func (h *hostileClient) checkAnswer(method, path string, body []byte, resp *http
 		shown = shown[:120] + "..."
 	}
 	if resp.StatusCode >= 500 {
-		h.t.Errorf("%s %s with body %q: status %d, want below 500; answer %s", method, path, shown, resp.StatusCode, data)
+		h.t.Errorf("%s %s with body %q: status %d, want below 500; body %s", method, path, shown, resp.StatusCode, data)
 		return
 	}
 	if resp.StatusCode < 400 || resp.StatusCode == http.StatusRequestHeaderFieldsTooLarge {
@@ -254,6 +254,7 @@ func sendHostilePaths(t *testing.T, h *hostileClient, jobID string) {
 			"/api/v1/jobs/" + jobID + "/outputs/../../" + bad,
 			"/api/v1/jobs/" + bad,
 			"/api/v1/jobs/" + bad + "/definition",
+			"/api/v1/jobs/" + bad + "/outputs/lambdaflow.db",
 			"/api/v1/projects/" + bad,
 			"/api/v1/instances/" + bad,
 			"/" + bad + "/w/param",
@@ -296,7 +297,7 @@ func sendHostileMethods(t *testing.T, h *hostileClient) {
 	}
 }
 
-// checkStillServing checks that the server answers /healthz, runs a real
+// checkStillServing checks that /healthz returns 200, the server runs a real
 // job, and wrote nothing outside its data directory.
 func checkStillServing(t *testing.T, s *instance, parent string) {
 	t.Helper()
