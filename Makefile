@@ -3,7 +3,14 @@
 GO ?= go
 BIN := bin/lambdaflow
 
-.PHONY: help run build test lint bench clean
+.PHONY: help run build test lint bench fuzz soak clean
+
+# FUZZTIME is how long `make fuzz` runs each fuzz target; SOAKTIME is how
+# long `make soak` loads the server.
+FUZZTIME ?= 10s
+SOAKTIME ?= 60s
+FUZZ_TARGETS := ./projects:FuzzValidate ./projects:FuzzBind ./projects/blocks:FuzzExpression \
+	./projects/blocks:FuzzCSVRead ./projects/blocks:FuzzJSONRead
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -23,6 +30,16 @@ lint: ## check formatting and run go vet
 
 bench: ## run the benchmarks (figures in docs/benchmarks.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 10s); failing inputs land in testdata/fuzz
+	@for target in $(FUZZ_TARGETS); do \
+		pkg=$${target%%:*}; name=$${target##*:}; \
+		echo "fuzzing $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 200x $$pkg || exit 1; \
+	done
+
+soak: ## run the soak test for SOAKTIME (default 60s) and print its figures
+	LAMBDAFLOW_SOAK=$(SOAKTIME) $(GO) test -race -count=1 -run '^TestSoak$$' -v ./cmd/lambdaflow
 
 clean: ## remove build output and the local data directory
 	rm -rf bin data

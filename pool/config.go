@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Default values of Config fields left at zero.
@@ -38,6 +39,13 @@ type Config struct {
 	// "https://lambdaflow.example.com". Empty gives URLs relative to the
 	// server root, "/api/v1/jobs/{id}/outputs/{name}".
 	BaseURL string
+	// JobTimeout is the run time limit of a job whose submission sets no
+	// Timeout. Zero means such jobs run without a limit.
+	JobTimeout time.Duration
+	// MaxJobTimeout caps the Timeout of a submission: Submit rejects a
+	// longer one with a 400 problem naming the field "timeout". Zero
+	// means no cap.
+	MaxJobTimeout time.Duration
 	// Logger receives the pool's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -74,6 +82,12 @@ func (cfg Config) validate() error {
 	}
 	if cfg.QueueLimit < 1 {
 		return fmt.Errorf("invalid pool config: QueueLimit must be 1 or more, or 0 for the default, not %d", cfg.QueueLimit)
+	}
+	if cfg.JobTimeout < 0 || cfg.MaxJobTimeout < 0 {
+		return fmt.Errorf("invalid pool config: JobTimeout %s and MaxJobTimeout %s must not be negative", cfg.JobTimeout, cfg.MaxJobTimeout)
+	}
+	if cfg.MaxJobTimeout > 0 && cfg.JobTimeout > cfg.MaxJobTimeout {
+		return fmt.Errorf("invalid pool config: JobTimeout %s exceeds MaxJobTimeout %s", cfg.JobTimeout, cfg.MaxJobTimeout)
 	}
 	if cfg.BaseURL != "" && !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
 		return fmt.Errorf("invalid pool config: BaseURL %q must start with http:// or https://", cfg.BaseURL)

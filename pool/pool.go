@@ -102,6 +102,10 @@ func New(cfg Config, store Store, runner Runner) (*Pool, error) {
 // Submit returns a *QueueFullError when QueueLimit jobs already wait and
 // ErrClosed once shutdown began.
 func (p *Pool) Submit(ctx context.Context, sub Submission) (*Job, error) {
+	sub, err := p.cfg.applyJobTimeout(sub)
+	if err != nil {
+		return nil, err
+	}
 	job, err := newJob(sub)
 	if err != nil {
 		return nil, err

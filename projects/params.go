@@ -136,12 +136,21 @@ func (def *Parameter) convert(raw any) (any, error) {
 	return v, nil
 }
 
+// MaxTextLength is the longest value, in bytes, of a text, choice or file
+// parameter, whatever the parameter's own maxLength says. Values reach
+// expressions and ${name} placeholders, so a bound on them bounds what an
+// expression can build from them.
+const MaxTextLength = 64 << 10
+
 func (def *Parameter) coerce(raw any) (any, error) {
 	switch def.Type {
 	case TypeText, TypeChoice, TypeFile:
 		s, ok := raw.(string)
 		if !ok {
 			return nil, fmt.Errorf("must be a string, got %s", describe(raw))
+		}
+		if len(s) > MaxTextLength {
+			return nil, fmt.Errorf("is %d bytes long; values are limited to %d bytes", len(s), MaxTextLength)
 		}
 		return s, nil
 	case TypeNumber:

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzValidate feeds arbitrary definitions to Validate and Bind: they
@@ -26,7 +27,16 @@ func FuzzValidate(f *testing.F) {
 		if json.Unmarshal(data, &rec) != nil {
 			return
 		}
-		rec.Validate()
-		rec.Bind("parameters", rec.Values, nil)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rec.Validate()
+			rec.Bind("parameters", rec.Values, nil)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Validate and Bind did not return within 10s on %q", data)
+		}
 	})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,6 +32,9 @@ type serveConfig struct {
 	IdempotencyRetention time.Duration
 	LambdaMaxBatch       int
 	MaxUploadBytes       int64
+	MaxBodyBytes         int64
+	JobTimeout           time.Duration
+	MaxJobTimeout        time.Duration
 	LambdaSweepInterval  time.Duration
 	LogLevel             string
 	LogFormat            string
@@ -40,6 +44,12 @@ type serveConfig struct {
 	MonitorInterval      time.Duration
 	MonitorHistory       time.Duration
 	MonitorRecentJobs    int
+
+	// logOutput receives the log instead of standard error when set, and
+	// serving is called with the listen address once the service serves.
+	// Tests that run the service in-process set them.
+	logOutput io.Writer
+	serving   func(addr string)
 
 	// tokens contains the tokens that finish read from TokensFile. It is
 	// nil when TokensFile is empty, so the service runs without access
@@ -60,6 +70,9 @@ func (c *serveConfig) bindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.IdempotencyRetention, "idempotency-retention", 24*time.Hour, "how long an idempotency key returns its first job")
 	fs.IntVar(&c.LambdaMaxBatch, "lambda-max-batch", 100, "maximum parameter sets in one lambda batch")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", 32<<20, "maximum size in bytes of a multipart lambda invocation with its files")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 4<<20, "maximum size in bytes of any other request body; larger ones get 413")
+	fs.DurationVar(&c.JobTimeout, "job-timeout", time.Hour, "run time limit of a job whose request and project set no timeout; 0 for none")
+	fs.DurationVar(&c.MaxJobTimeout, "max-job-timeout", 24*time.Hour, "longest timeout a request or project may set; longer ones get 400; 0 for no cap")
 	fs.DurationVar(&c.LambdaSweepInterval, "lambda-sweep-interval", time.Minute, "how often expired instances and idempotency keys are removed")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -107,6 +120,17 @@ func (c *serveConfig) finish() error {
 	}
 	if c.ResultRows < 1 {
 		errs = append(errs, fmt.Errorf("--result-rows must be at least 1, got %d", c.ResultRows))
+	}
+	if c.MaxBodyBytes < 1 {
+		errs = append(errs, fmt.Errorf("--max-body-bytes must be at least 1, got %d", c.MaxBodyBytes))
+	}
+	if c.MaxUploadBytes < 1 {
+		errs = append(errs, fmt.Errorf("--max-upload-bytes must be at least 1, got %d", c.MaxUploadBytes))
+	}
+	if c.JobTimeout < 0 || c.MaxJobTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--job-timeout and --max-job-timeout must not be negative, got %s and %s", c.JobTimeout, c.MaxJobTimeout))
+	} else if c.MaxJobTimeout > 0 && (c.JobTimeout == 0 || c.JobTimeout > c.MaxJobTimeout) {
+		errs = append(errs, fmt.Errorf("--job-timeout %s must be positive and at most --max-job-timeout %s", c.JobTimeout, c.MaxJobTimeout))
 	}
 	if c.ShutdownGrace < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-grace must not be negative, got %s", c.ShutdownGrace))
@@ -160,8 +184,12 @@ func (c *serveConfig) level() (slog.Level, error) {
 func (c *serveConfig) logger() *slog.Logger {
 	level, _ := c.level()
 	opts := &slog.HandlerOptions{Level: level}
-	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	var out io.Writer = os.Stderr
+	if c.logOutput != nil {
+		out = c.logOutput
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
 }

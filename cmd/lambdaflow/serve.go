@@ -88,6 +88,9 @@ func serve(ctx context.Context, cfg *serveConfig) error {
 	logger.Info("lambdaflow serving", "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
 		"files_dir", cfg.FilesDir, "concurrent_jobs", s.pool.Settings().ConcurrentJobs,
 		"api_tokens", cfg.tokens.Len())
+	if cfg.serving != nil {
+		cfg.serving(ln.Addr().String())
+	}
 
 	select {
 	case <-ctx.Done():
@@ -127,7 +130,7 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 	})
 	s.pool, err = pool.New(pool.Config{
 		ConcurrentJobs: cfg.ConcurrentJobs, QueueLimit: cfg.QueueLimit,
-		OutputRoot: outputRoot, Logger: s.logger,
+		OutputRoot: outputRoot, JobTimeout: cfg.JobTimeout, MaxJobTimeout: cfg.MaxJobTimeout, Logger: s.logger,
 	}, pool.NewSQLiteStore(db), executor)
 	if err != nil {
 		return nil, s.abort(err)
@@ -162,8 +165,9 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 		s.pool.Stop()
 		return nil, s.abort(fmt.Errorf("listening on %s: %w", cfg.Addr, err))
 	}
-	api := projects.NewAPI(projectStore, s.pool, projects.APIConfig{Logger: s.logger})
-	s.http = &http.Server{Handler: s.router(api), ReadHeaderTimeout: 10 * time.Second}
+	api := projects.NewAPI(projectStore, s.pool, projects.APIConfig{MaxDefinitionBytes: cfg.MaxBodyBytes, Logger: s.logger})
+	s.http = &http.Server{Handler: s.router(api), ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
 	// Shutdown waits for active handlers, and event streams never end on
 	// their own.
 	s.http.RegisterOnShutdown(s.monitor.CloseStreams)
@@ -176,7 +180,7 @@ func (s *server) startLambda(ctx context.Context, projectStore projects.Store) e
 	s.lambda, err = lambda.New(lambda.Config{
 		MaxWait: cfg.LambdaMaxWait, InstanceRetention: cfg.InstanceRetention,
 		IdempotencyRetention: cfg.IdempotencyRetention, MaxBatch: cfg.LambdaMaxBatch,
-		MaxUploadBytes: cfg.MaxUploadBytes, SweepInterval: cfg.LambdaSweepInterval,
+		MaxUploadBytes: cfg.MaxUploadBytes, MaxBodyBytes: cfg.MaxBodyBytes, SweepInterval: cfg.LambdaSweepInterval,
 		FilesDir: cfg.FilesDir, Logger: s.logger,
 	}, lambda.NewSQLiteStore(s.db), projectStore, s.pool)
 	if err != nil {
@@ -207,8 +211,9 @@ func (s *server) router(api *projects.API) *gin.Engine {
 	if s.cfg.tokens != nil {
 		r.Use(accessMiddleware(s.cfg.tokens))
 	}
-	r.NoRoute(httpapi.NoRoute)
-	r.NoMethod(httpapi.NoMethod)
+	r.Use(bodyLimitMiddleware(s.cfg.MaxBodyBytes, s.cfg.MaxUploadBytes))
+	r.NoRoute(noRoute)
+	r.NoMethod(noMethod)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.readyz)

@@ -18,7 +18,8 @@ const DefaultMaxBodyBytes = 4 << 20
 
 // DecodeJSON reads c's body as one JSON value into v, rejecting unknown
 // fields, trailing data and bodies over maxBytes (0 means
-// DefaultMaxBodyBytes). An empty body leaves v unchanged when allowEmpty
+// DefaultMaxBodyBytes) or over the limit of LimitBody, whichever is
+// smaller. An empty body leaves v unchanged when allowEmpty
 // is true. Every failure is a 4xx problem naming the field at fault.
 func DecodeJSON(c *gin.Context, v any, maxBytes int64, allowEmpty bool) error {
 	return decodeBody(c, v, maxBytes, allowEmpty, true)
@@ -35,6 +36,9 @@ func decodeBody(c *gin.Context, v any, maxBytes int64, allowEmpty, strict bool) 
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBodyBytes
 	}
+	if limit := BodyLimit(c); limit > 0 && limit < maxBytes {
+		maxBytes = limit
+	}
 	ct := c.ContentType()
 	if ct != "" && ct != "application/json" && !strings.HasSuffix(ct, "+json") {
 		return NewProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
@@ -44,8 +48,7 @@ func decodeBody(c *gin.Context, v any, maxBytes int64, allowEmpty, strict bool) 
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return NewProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
-				fmt.Sprintf("request body exceeds %d bytes", maxBytes))
+			return TooLarge(maxBytes)
 		}
 		return BadRequest("", fmt.Sprintf("reading request body: %v", err))
 	}

@@ -86,7 +86,7 @@ func compileExpression(option, source string, cc CompileContext) (*expression, [
 		staticEnv: make(map[ast.Node]bool),
 	}
 	rewriter := &fieldRewriter{collector: collector}
-	options := append(slices.Clip(expressionOptions), expr.Patch(collector), expr.Patch(rewriter))
+	options := append(slices.Clip(expressionOptions), expr.Patch(collector), expr.Patch(rewriter), expr.Patch(budgetPatcher{}))
 	program, err := expr.Compile(source, options...)
 
 	var problems []OptionError
@@ -227,6 +227,7 @@ type scope struct {
 	fields    []string
 	allFields bool
 	machine   vm.VM
+	budget    *byteBudget
 }
 
 // newScope returns a scope for evaluating expressions with the job's
@@ -235,7 +236,8 @@ func newScope(params map[string]any, expressions []*expression) *scope {
 	if params == nil {
 		params = map[string]any{}
 	}
-	s := &scope{env: map[string]any{"params": params}, params: params}
+	budget := &byteBudget{}
+	s := &scope{env: map[string]any{"params": params, budgetKey: budget}, params: params, budget: budget}
 	for _, e := range expressions {
 		s.allFields = s.allFields || e.allFields
 		for _, field := range e.fields {
@@ -254,6 +256,7 @@ func (s *scope) load(row Row) {
 		clear(s.env)
 		maps.Copy(s.env, row)
 		s.env["params"] = s.params
+		s.env[budgetKey] = s.budget
 		return
 	}
 	for _, field := range s.fields {
@@ -261,7 +264,9 @@ func (s *scope) load(row Row) {
 	}
 }
 
-// evaluate runs e on the loaded row.
+// evaluate runs e on the loaded row, with a fresh MaxExpressionBytes
+// budget.
 func (s *scope) evaluate(e *expression) (any, error) {
+	s.budget.left = MaxExpressionBytes
 	return s.machine.Run(e.program, s.env)
 }

@@ -12,14 +12,14 @@ import (
 // round, floor, ceil, len and more), expressions get year, month, day and
 // dayOfWeek. The builtin date already parses YYYY-MM-DD as midnight UTC,
 // the way csv.read reads dates, so it is not replaced.
-var expressionOptions = []expr.Option{
+var expressionOptions = append(budgetOptions(),
 	expr.Env(map[string]any{}),
 	expr.AllowUndefinedVariables(),
 	datePartFunction("year", func(t time.Time) int { return t.Year() }),
 	datePartFunction("month", func(t time.Time) int { return int(t.Month()) }),
 	datePartFunction("day", func(t time.Time) int { return t.Day() }),
 	datePartFunction("dayOfWeek", func(t time.Time) int { return int(t.Weekday()) }),
-}
+)
 
 // datePartFunction defines the expression function name, which returns
 // part of a date as int64. The argument is a time.Time, or text in the
