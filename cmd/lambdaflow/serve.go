@@ -189,7 +189,7 @@ func (s *server) router(api *projects.API) *gin.Engine {
 	r.NoRoute(httpapi.NoRoute)
 	r.NoMethod(httpapi.NoMethod)
 
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/healthz", healthz)
 	r.GET("/readyz", s.readyz)
 
 	v1 := r.Group("/api/v1")
@@ -200,14 +200,41 @@ func (s *server) router(api *projects.API) *gin.Engine {
 	return r
 }
 
-// readyz reports whether the service takes work: 503 while it starts or
-// shuts down.
+// HealthStatus is the body of /healthz and /readyz.
+type HealthStatus struct {
+	// Status is "ok" on /healthz and "ready" on /readyz.
+	Status string `json:"status" enums:"ok,ready" example:"ok"`
+}
+
+// healthz godoc
+//
+//	@Summary		Liveness probe
+//	@Description	Returns 200 while the process serves HTTP. It needs no token.
+//	@ID				healthz
+//	@Tags			health
+//	@Produce		json
+//	@Success		200	{object}	HealthStatus
+//	@Router			/healthz [get]
+func healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, HealthStatus{Status: "ok"})
+}
+
+// readyz godoc
+//
+//	@Summary		Readiness probe
+//	@Description	Returns 200 while the service takes work and 503 SHUTTING_DOWN while it starts or shuts down. It needs no token.
+//	@ID				readyz
+//	@Tags			health
+//	@Produce		json
+//	@Success		200	{object}	HealthStatus
+//	@Failure		503	{object}	httpapi.Problem	"SHUTTING_DOWN"
+//	@Router			/readyz [get]
 func (s *server) readyz(c *gin.Context) {
 	if !s.ready.Load() {
 		httpapi.WriteError(c, httpapi.NewProblem(http.StatusServiceUnavailable, httpapi.CodeShuttingDown, "the service is not ready"))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	c.JSON(http.StatusOK, HealthStatus{Status: "ready"})
 }
 
 // shutdown stops intake, drains running jobs within the grace period,
