@@ -1171,7 +1171,6 @@ const docTemplate = `{
                         "description": "The settings to change",
                         "name": "body",
                         "in": "body",
-                        "required": true,
                         "schema": {
                             "$ref": "#/definitions/SettingsUpdate"
                         }
@@ -2559,14 +2558,16 @@ const docTemplate = `{
                     "type": "string"
                 },
                 "max": {
-                    "type": "number"
+                    "type": "number",
+                    "format": "double"
                 },
                 "maxLength": {
                     "type": "integer"
                 },
                 "min": {
                     "description": "Min and Max bound number and integer values.",
-                    "type": "number"
+                    "type": "number",
+                    "format": "double"
                 },
                 "minLength": {
                     "description": "MinLength and MaxLength bound text lengths in characters.",
@@ -3207,7 +3208,7 @@ var SwaggerInfo = &swag.Spec{
 	BasePath:         "/",
 	Schemes:          []string{},
 	Title:            "lambdaflow API",
-	Description:      "lambdaflow runs data workflows on request through one FIFO pool of slots. A project is a workflow template; a job is one run of it. Native routes live under /api/v1 and report errors as RFC 9457 problem documents (application/problem+json) with a stable code. The Omniscope-style routes under /{project}/w/ report errors as {errorType, errorMessage}. Timestamps are RFC 3339 in UTC with milliseconds. Durations in requests are Go duration strings such as \"30s\" or \"5m\"; durations in responses are integer milliseconds in fields whose names end in Ms. Ids are UUIDv7 strings.",
+	Description:      "lambdaflow runs data workflows on request through one FIFO pool of slots. A project is a workflow template; a job is one run of it. Native routes live under /api/v1 and report errors as RFC 9457 problem documents (application/problem+json) with a stable code. The Omniscope-style routes under /{project}/w/ report errors as {errorType, errorMessage}. Timestamps are RFC 3339 in UTC with milliseconds. Durations in requests are Go duration strings such as \"30s\" or \"5m\"; durations in responses are integer milliseconds in fields whose names end in Ms. Ids are UUIDv7 strings. Every response carries an X-Request-Id header, which the server log and problem documents repeat; a request may set its own, of at most 64 characters.",
 	InfoInstanceName: "swagger",
 	SwaggerTemplate:  docTemplate,
 	LeftDelim:        "{{",

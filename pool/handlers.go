@@ -358,7 +358,7 @@ func (p *Pool) getSettings(c *gin.Context) error {
 //	@Tags			settings
 //	@Accept			json
 //	@Produce		json
-//	@Param			body	body		SettingsUpdate	true	"The settings to change"
+//	@Param			body	body		SettingsUpdate	false	"The settings to change"
 //	@Success		200		{object}	Settings
 //	@Failure		400		{object}	httpapi.Problem	"The body is not valid JSON or has an unknown field"
 //	@Failure		422		{object}	httpapi.Problem	"A value is not an integer of 1 or more"

@@ -43,8 +43,8 @@ type Parameter struct {
 	Default  any  `json:"default,omitempty" extensions:"x-nullable"`
 	Required bool `json:"required,omitempty"`
 	// Min and Max bound number and integer values.
-	Min *float64 `json:"min,omitempty"`
-	Max *float64 `json:"max,omitempty"`
+	Min *float64 `json:"min,omitempty" format:"double"`
+	Max *float64 `json:"max,omitempty" format:"double"`
 	// MinLength and MaxLength bound text lengths in characters.
 	MinLength *int `json:"minLength,omitempty"`
 	MaxLength *int `json:"maxLength,omitempty"`

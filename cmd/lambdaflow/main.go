@@ -8,7 +8,7 @@
 //
 //	@title						lambdaflow API
 //	@version					1.0
-//	@description				lambdaflow runs data workflows on request through one FIFO pool of slots. A project is a workflow template; a job is one run of it. Native routes live under /api/v1 and report errors as RFC 9457 problem documents (application/problem+json) with a stable code. The Omniscope-style routes under /{project}/w/ report errors as {errorType, errorMessage}. Timestamps are RFC 3339 in UTC with milliseconds. Durations in requests are Go duration strings such as "30s" or "5m"; durations in responses are integer milliseconds in fields whose names end in Ms. Ids are UUIDv7 strings.
+//	@description				lambdaflow runs data workflows on request through one FIFO pool of slots. A project is a workflow template; a job is one run of it. Native routes live under /api/v1 and report errors as RFC 9457 problem documents (application/problem+json) with a stable code. The Omniscope-style routes under /{project}/w/ report errors as {errorType, errorMessage}. Timestamps are RFC 3339 in UTC with milliseconds. Durations in requests are Go duration strings such as "30s" or "5m"; durations in responses are integer milliseconds in fields whose names end in Ms. Ids are UUIDv7 strings. Every response carries an X-Request-Id header, which the server log and problem documents repeat; a request may set its own, of at most 64 characters.
 //	@BasePath					/
 //	@tag.name					projects
 //	@tag.description			Workflow templates, their current parameter values and plain executions

@@ -20,28 +20,28 @@ import (
 
 // Defines values for BlockState.
 const (
-	BlockCancelled BlockState = "CANCELLED"
-	BlockCompleted BlockState = "COMPLETED"
-	BlockFailed    BlockState = "FAILED"
-	BlockPending   BlockState = "PENDING"
-	BlockRunning   BlockState = "RUNNING"
-	BlockSkipped   BlockState = "SKIPPED"
+	BlockStateCANCELLED BlockState = "CANCELLED"
+	BlockStateCOMPLETED BlockState = "COMPLETED"
+	BlockStateFAILED    BlockState = "FAILED"
+	BlockStatePENDING   BlockState = "PENDING"
+	BlockStateRUNNING   BlockState = "RUNNING"
+	BlockStateSKIPPED   BlockState = "SKIPPED"
 )
 
 // Valid indicates whether the value is a known member of the BlockState enum.
 func (e BlockState) Valid() bool {
 	switch e {
-	case BlockCancelled:
+	case BlockStateCANCELLED:
 		return true
-	case BlockCompleted:
+	case BlockStateCOMPLETED:
 		return true
-	case BlockFailed:
+	case BlockStateFAILED:
 		return true
-	case BlockPending:
+	case BlockStatePENDING:
 		return true
-	case BlockRunning:
+	case BlockStateRUNNING:
 		return true
-	case BlockSkipped:
+	case BlockStateSKIPPED:
 		return true
 	default:
 		return false
@@ -50,16 +50,16 @@ func (e BlockState) Valid() bool {
 
 // Defines values for HealthStatusStatus.
 const (
-	Ok    HealthStatusStatus = "ok"
-	Ready HealthStatusStatus = "ready"
+	HealthStatusStatusOk    HealthStatusStatus = "ok"
+	HealthStatusStatusReady HealthStatusStatus = "ready"
 )
 
 // Valid indicates whether the value is a known member of the HealthStatusStatus enum.
 func (e HealthStatusStatus) Valid() bool {
 	switch e {
-	case Ok:
+	case HealthStatusStatusOk:
 		return true
-	case Ready:
+	case HealthStatusStatusReady:
 		return true
 	default:
 		return false
@@ -113,25 +113,25 @@ func (e Kind) Valid() bool {
 
 // Defines values for ParamValueType.
 const (
-	BOOLEAN ParamValueType = "BOOLEAN"
-	DATE    ParamValueType = "DATE"
-	FILE    ParamValueType = "FILE"
-	NUMBER  ParamValueType = "NUMBER"
-	TEXT    ParamValueType = "TEXT"
+	ParamValueTypeBOOLEAN ParamValueType = "BOOLEAN"
+	ParamValueTypeDATE    ParamValueType = "DATE"
+	ParamValueTypeFILE    ParamValueType = "FILE"
+	ParamValueTypeNUMBER  ParamValueType = "NUMBER"
+	ParamValueTypeTEXT    ParamValueType = "TEXT"
 )
 
 // Valid indicates whether the value is a known member of the ParamValueType enum.
 func (e ParamValueType) Valid() bool {
 	switch e {
-	case BOOLEAN:
+	case ParamValueTypeBOOLEAN:
 		return true
-	case DATE:
+	case ParamValueTypeDATE:
 		return true
-	case FILE:
+	case ParamValueTypeFILE:
 		return true
-	case NUMBER:
+	case ParamValueTypeNUMBER:
 		return true
-	case TEXT:
+	case ParamValueTypeTEXT:
 		return true
 	default:
 		return false
@@ -140,34 +140,34 @@ func (e ParamValueType) Valid() bool {
 
 // Defines values for ParameterType.
 const (
-	Boolean  ParameterType = "boolean"
-	Choice   ParameterType = "choice"
-	Date     ParameterType = "date"
-	Datetime ParameterType = "datetime"
-	File     ParameterType = "file"
-	Integer  ParameterType = "integer"
-	Number   ParameterType = "number"
-	Text     ParameterType = "text"
+	ParameterTypeBoolean  ParameterType = "boolean"
+	ParameterTypeChoice   ParameterType = "choice"
+	ParameterTypeDate     ParameterType = "date"
+	ParameterTypeDatetime ParameterType = "datetime"
+	ParameterTypeFile     ParameterType = "file"
+	ParameterTypeInteger  ParameterType = "integer"
+	ParameterTypeNumber   ParameterType = "number"
+	ParameterTypeText     ParameterType = "text"
 )
 
 // Valid indicates whether the value is a known member of the ParameterType enum.
 func (e ParameterType) Valid() bool {
 	switch e {
-	case Boolean:
+	case ParameterTypeBoolean:
 		return true
-	case Choice:
+	case ParameterTypeChoice:
 		return true
-	case Date:
+	case ParameterTypeDate:
 		return true
-	case Datetime:
+	case ParameterTypeDatetime:
 		return true
-	case File:
+	case ParameterTypeFile:
 		return true
-	case Integer:
+	case ParameterTypeInteger:
 		return true
-	case Number:
+	case ParameterTypeNumber:
 		return true
-	case Text:
+	case ParameterTypeText:
 		return true
 	default:
 		return false
@@ -176,31 +176,31 @@ func (e ParameterType) Valid() bool {
 
 // Defines values for State.
 const (
-	StateBlocked    State = "BLOCKED"
-	StateCancelled  State = "CANCELLED"
-	StateCancelling State = "CANCELLING"
-	StateCompleted  State = "COMPLETED"
-	StateFailed     State = "FAILED"
-	StateQueued     State = "QUEUED"
-	StateRunning    State = "RUNNING"
+	StateBLOCKED    State = "BLOCKED"
+	StateCANCELLED  State = "CANCELLED"
+	StateCANCELLING State = "CANCELLING"
+	StateCOMPLETED  State = "COMPLETED"
+	StateFAILED     State = "FAILED"
+	StateQUEUED     State = "QUEUED"
+	StateRUNNING    State = "RUNNING"
 )
 
 // Valid indicates whether the value is a known member of the State enum.
 func (e State) Valid() bool {
 	switch e {
-	case StateBlocked:
+	case StateBLOCKED:
 		return true
-	case StateCancelled:
+	case StateCANCELLED:
 		return true
-	case StateCancelling:
+	case StateCANCELLING:
 		return true
-	case StateCompleted:
+	case StateCOMPLETED:
 		return true
-	case StateFailed:
+	case StateFAILED:
 		return true
-	case StateQueued:
+	case StateQUEUED:
 		return true
-	case StateRunning:
+	case StateRUNNING:
 		return true
 	default:
 		return false
@@ -209,13 +209,13 @@ func (e State) Valid() bool {
 
 // Defines values for UpdateParamsResponseStatus.
 const (
-	SUCCESS UpdateParamsResponseStatus = "SUCCESS"
+	UpdateParamsResponseStatusSUCCESS UpdateParamsResponseStatus = "SUCCESS"
 )
 
 // Valid indicates whether the value is a known member of the UpdateParamsResponseStatus enum.
 func (e UpdateParamsResponseStatus) Valid() bool {
 	switch e {
-	case SUCCESS:
+	case UpdateParamsResponseStatusSUCCESS:
 		return true
 	default:
 		return false
@@ -224,16 +224,16 @@ func (e UpdateParamsResponseStatus) Valid() bool {
 
 // Defines values for WaitingForReason.
 const (
-	PROJECTLOCK WaitingForReason = "PROJECT_LOCK"
-	SLOT        WaitingForReason = "SLOT"
+	WaitingForReasonPROJECTLOCK WaitingForReason = "PROJECT_LOCK"
+	WaitingForReasonSLOT        WaitingForReason = "SLOT"
 )
 
 // Valid indicates whether the value is a known member of the WaitingForReason enum.
 func (e WaitingForReason) Valid() bool {
 	switch e {
-	case PROJECTLOCK:
+	case WaitingForReasonPROJECTLOCK:
 		return true
-	case SLOT:
+	case WaitingForReasonSLOT:
 		return true
 	default:
 		return false
@@ -637,11 +637,11 @@ type Parameter struct {
 	// values give one.
 	Default     *AnyValue `json:"default,omitempty"`
 	Description *string   `json:"description,omitempty"`
-	Max         *float32  `json:"max,omitempty"`
+	Max         *float64  `json:"max,omitempty"`
 	MaxLength   *int      `json:"maxLength,omitempty"`
 
 	// Min Min and Max bound number and integer values.
-	Min *float32 `json:"min,omitempty"`
+	Min *float64 `json:"min,omitempty"`
 
 	// MinLength MinLength and MaxLength bound text lengths in characters.
 	MinLength *int   `json:"minLength,omitempty"`
@@ -1012,8 +1012,8 @@ type ReplaceProjectParams struct {
 // InvokeLambdaMultipartBody defines parameters for InvokeLambda.
 type InvokeLambdaMultipartBody struct {
 	// Request The JSON body as text, as InvokeRequest describes
-	Request              *string                       `json:"request,omitempty"`
-	AdditionalProperties map[string]openapi_types.File `json:"-"`
+	Request              *string                `json:"request,omitempty"`
+	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
 // SetProjectValuesJSONBody defines parameters for SetProjectValues.
@@ -1028,8 +1028,8 @@ type SetProjectValuesParams struct {
 // WorkflowUploadAndExecuteMultipartBody defines parameters for WorkflowUploadAndExecute.
 type WorkflowUploadAndExecuteMultipartBody struct {
 	// Execution the lambdaexecute body as JSON
-	Execution            string                        `json:"execution"`
-	AdditionalProperties map[string]openapi_types.File `json:"-"`
+	Execution            string                 `json:"execution"`
+	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
 // StopJobJSONRequestBody defines body for StopJob for application/json ContentType.
@@ -1079,7 +1079,7 @@ type WorkflowUploadAndExecuteMultipartRequestBody WorkflowUploadAndExecuteMultip
 
 // Getter for additional properties for InvokeLambdaMultipartBody. Returns the specified
 // element and whether it was found
-func (a InvokeLambdaMultipartBody) Get(fieldName string) (value openapi_types.File, found bool) {
+func (a InvokeLambdaMultipartBody) Get(fieldName string) (value interface{}, found bool) {
 	if a.AdditionalProperties != nil {
 		value, found = a.AdditionalProperties[fieldName]
 	}
@@ -1087,9 +1087,9 @@ func (a InvokeLambdaMultipartBody) Get(fieldName string) (value openapi_types.Fi
 }
 
 // Setter for additional properties for InvokeLambdaMultipartBody
-func (a *InvokeLambdaMultipartBody) Set(fieldName string, value openapi_types.File) {
+func (a *InvokeLambdaMultipartBody) Set(fieldName string, value interface{}) {
 	if a.AdditionalProperties == nil {
-		a.AdditionalProperties = make(map[string]openapi_types.File)
+		a.AdditionalProperties = make(map[string]interface{})
 	}
 	a.AdditionalProperties[fieldName] = value
 }
@@ -1111,9 +1111,9 @@ func (a *InvokeLambdaMultipartBody) UnmarshalJSON(b []byte) error {
 	}
 
 	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]openapi_types.File)
+		a.AdditionalProperties = make(map[string]interface{})
 		for fieldName, fieldBuf := range object {
-			var fieldVal openapi_types.File
+			var fieldVal interface{}
 			err := json.Unmarshal(fieldBuf, &fieldVal)
 			if err != nil {
 				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
@@ -1147,7 +1147,7 @@ func (a InvokeLambdaMultipartBody) MarshalJSON() ([]byte, error) {
 
 // Getter for additional properties for WorkflowUploadAndExecuteMultipartBody. Returns the specified
 // element and whether it was found
-func (a WorkflowUploadAndExecuteMultipartBody) Get(fieldName string) (value openapi_types.File, found bool) {
+func (a WorkflowUploadAndExecuteMultipartBody) Get(fieldName string) (value interface{}, found bool) {
 	if a.AdditionalProperties != nil {
 		value, found = a.AdditionalProperties[fieldName]
 	}
@@ -1155,9 +1155,9 @@ func (a WorkflowUploadAndExecuteMultipartBody) Get(fieldName string) (value open
 }
 
 // Setter for additional properties for WorkflowUploadAndExecuteMultipartBody
-func (a *WorkflowUploadAndExecuteMultipartBody) Set(fieldName string, value openapi_types.File) {
+func (a *WorkflowUploadAndExecuteMultipartBody) Set(fieldName string, value interface{}) {
 	if a.AdditionalProperties == nil {
-		a.AdditionalProperties = make(map[string]openapi_types.File)
+		a.AdditionalProperties = make(map[string]interface{})
 	}
 	a.AdditionalProperties[fieldName] = value
 }
@@ -1179,9 +1179,9 @@ func (a *WorkflowUploadAndExecuteMultipartBody) UnmarshalJSON(b []byte) error {
 	}
 
 	if len(object) != 0 {
-		a.AdditionalProperties = make(map[string]openapi_types.File)
+		a.AdditionalProperties = make(map[string]interface{})
 		for fieldName, fieldBuf := range object {
-			var fieldVal openapi_types.File
+			var fieldVal interface{}
 			err := json.Unmarshal(fieldBuf, &fieldVal)
 			if err != nil {
 				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
@@ -4040,30 +4040,9 @@ type ClientWithResponsesInterface interface {
 	WorkflowUploadAndExecuteWithBodyWithResponse(ctx context.Context, project string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WorkflowUploadAndExecuteResponse, error)
 }
 
-// GetInstanceResponse200Headers the declared response headers of an HTTP 200 response for GetInstance
-type GetInstanceResponse200Headers struct {
-	XRequestId *string
-}
-
 // GetInstanceResponse401Headers the declared response headers of an HTTP 401 response for GetInstance
 type GetInstanceResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// GetInstanceResponse403Headers the declared response headers of an HTTP 403 response for GetInstance
-type GetInstanceResponse403Headers struct {
-	XRequestId *string
-}
-
-// GetInstanceResponse404Headers the declared response headers of an HTTP 404 response for GetInstance
-type GetInstanceResponse404Headers struct {
-	XRequestId *string
-}
-
-// GetInstanceResponse500Headers the declared response headers of an HTTP 500 response for GetInstance
-type GetInstanceResponse500Headers struct {
-	XRequestId *string
 }
 
 type GetInstanceResponse struct {
@@ -4079,16 +4058,8 @@ type GetInstanceResponse struct {
 	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *GetInstanceResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetInstanceResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *GetInstanceResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *GetInstanceResponse404Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *GetInstanceResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4145,30 +4116,9 @@ func (r GetInstanceResponse) ContentType() string {
 	return ""
 }
 
-// ListJobsResponse200Headers the declared response headers of an HTTP 200 response for ListJobs
-type ListJobsResponse200Headers struct {
-	XRequestId *string
-}
-
 // ListJobsResponse401Headers the declared response headers of an HTTP 401 response for ListJobs
 type ListJobsResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// ListJobsResponse403Headers the declared response headers of an HTTP 403 response for ListJobs
-type ListJobsResponse403Headers struct {
-	XRequestId *string
-}
-
-// ListJobsResponse422Headers the declared response headers of an HTTP 422 response for ListJobs
-type ListJobsResponse422Headers struct {
-	XRequestId *string
-}
-
-// ListJobsResponse500Headers the declared response headers of an HTTP 500 response for ListJobs
-type ListJobsResponse500Headers struct {
-	XRequestId *string
 }
 
 type ListJobsResponse struct {
@@ -4184,16 +4134,8 @@ type ListJobsResponse struct {
 	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *ListJobsResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListJobsResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *ListJobsResponse403Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *ListJobsResponse422Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *ListJobsResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4250,30 +4192,9 @@ func (r ListJobsResponse) ContentType() string {
 	return ""
 }
 
-// GetJobResponse200Headers the declared response headers of an HTTP 200 response for GetJob
-type GetJobResponse200Headers struct {
-	XRequestId *string
-}
-
 // GetJobResponse401Headers the declared response headers of an HTTP 401 response for GetJob
 type GetJobResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// GetJobResponse403Headers the declared response headers of an HTTP 403 response for GetJob
-type GetJobResponse403Headers struct {
-	XRequestId *string
-}
-
-// GetJobResponse404Headers the declared response headers of an HTTP 404 response for GetJob
-type GetJobResponse404Headers struct {
-	XRequestId *string
-}
-
-// GetJobResponse500Headers the declared response headers of an HTTP 500 response for GetJob
-type GetJobResponse500Headers struct {
-	XRequestId *string
 }
 
 type GetJobResponse struct {
@@ -4289,16 +4210,8 @@ type GetJobResponse struct {
 	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *GetJobResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetJobResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *GetJobResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *GetJobResponse404Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *GetJobResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4355,30 +4268,9 @@ func (r GetJobResponse) ContentType() string {
 	return ""
 }
 
-// GetJobDefinitionResponse200Headers the declared response headers of an HTTP 200 response for GetJobDefinition
-type GetJobDefinitionResponse200Headers struct {
-	XRequestId *string
-}
-
 // GetJobDefinitionResponse401Headers the declared response headers of an HTTP 401 response for GetJobDefinition
 type GetJobDefinitionResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// GetJobDefinitionResponse403Headers the declared response headers of an HTTP 403 response for GetJobDefinition
-type GetJobDefinitionResponse403Headers struct {
-	XRequestId *string
-}
-
-// GetJobDefinitionResponse404Headers the declared response headers of an HTTP 404 response for GetJobDefinition
-type GetJobDefinitionResponse404Headers struct {
-	XRequestId *string
-}
-
-// GetJobDefinitionResponse500Headers the declared response headers of an HTTP 500 response for GetJobDefinition
-type GetJobDefinitionResponse500Headers struct {
-	XRequestId *string
 }
 
 type GetJobDefinitionResponse struct {
@@ -4394,16 +4286,8 @@ type GetJobDefinitionResponse struct {
 	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *GetJobDefinitionResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetJobDefinitionResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *GetJobDefinitionResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *GetJobDefinitionResponse404Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *GetJobDefinitionResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4460,45 +4344,9 @@ func (r GetJobDefinitionResponse) ContentType() string {
 	return ""
 }
 
-// GetJobOutputResponse200Headers the declared response headers of an HTTP 200 response for GetJobOutput
-type GetJobOutputResponse200Headers struct {
-	XRequestId *string
-}
-
-// GetJobOutputResponse206Headers the declared response headers of an HTTP 206 response for GetJobOutput
-type GetJobOutputResponse206Headers struct {
-	XRequestId *string
-}
-
-// GetJobOutputResponse304Headers the declared response headers of an HTTP 304 response for GetJobOutput
-type GetJobOutputResponse304Headers struct {
-	XRequestId *string
-}
-
 // GetJobOutputResponse401Headers the declared response headers of an HTTP 401 response for GetJobOutput
 type GetJobOutputResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// GetJobOutputResponse403Headers the declared response headers of an HTTP 403 response for GetJobOutput
-type GetJobOutputResponse403Headers struct {
-	XRequestId *string
-}
-
-// GetJobOutputResponse404Headers the declared response headers of an HTTP 404 response for GetJobOutput
-type GetJobOutputResponse404Headers struct {
-	XRequestId *string
-}
-
-// GetJobOutputResponse416Headers the declared response headers of an HTTP 416 response for GetJobOutput
-type GetJobOutputResponse416Headers struct {
-	XRequestId *string
-}
-
-// GetJobOutputResponse500Headers the declared response headers of an HTTP 500 response for GetJobOutput
-type GetJobOutputResponse500Headers struct {
-	XRequestId *string
 }
 
 type GetJobOutputResponse struct {
@@ -4512,22 +4360,8 @@ type GetJobOutputResponse struct {
 	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *GetJobOutputResponse200Headers
-	// Headers206 the parsed response headers for an HTTP 206 response
-	Headers206 *GetJobOutputResponse206Headers
-	// Headers304 the parsed response headers for an HTTP 304 response
-	Headers304 *GetJobOutputResponse304Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetJobOutputResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *GetJobOutputResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *GetJobOutputResponse404Headers
-	// Headers416 the parsed response headers for an HTTP 416 response
-	Headers416 *GetJobOutputResponse416Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *GetJobOutputResponse500Headers
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -4579,45 +4413,9 @@ func (r GetJobOutputResponse) ContentType() string {
 	return ""
 }
 
-// StopJobResponse200Headers the declared response headers of an HTTP 200 response for StopJob
-type StopJobResponse200Headers struct {
-	XRequestId *string
-}
-
-// StopJobResponse400Headers the declared response headers of an HTTP 400 response for StopJob
-type StopJobResponse400Headers struct {
-	XRequestId *string
-}
-
 // StopJobResponse401Headers the declared response headers of an HTTP 401 response for StopJob
 type StopJobResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// StopJobResponse403Headers the declared response headers of an HTTP 403 response for StopJob
-type StopJobResponse403Headers struct {
-	XRequestId *string
-}
-
-// StopJobResponse404Headers the declared response headers of an HTTP 404 response for StopJob
-type StopJobResponse404Headers struct {
-	XRequestId *string
-}
-
-// StopJobResponse409Headers the declared response headers of an HTTP 409 response for StopJob
-type StopJobResponse409Headers struct {
-	XRequestId *string
-}
-
-// StopJobResponse422Headers the declared response headers of an HTTP 422 response for StopJob
-type StopJobResponse422Headers struct {
-	XRequestId *string
-}
-
-// StopJobResponse500Headers the declared response headers of an HTTP 500 response for StopJob
-type StopJobResponse500Headers struct {
-	XRequestId *string
 }
 
 type StopJobResponse struct {
@@ -4639,22 +4437,8 @@ type StopJobResponse struct {
 	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *StopJobResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *StopJobResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *StopJobResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *StopJobResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *StopJobResponse404Headers
-	// Headers409 the parsed response headers for an HTTP 409 response
-	Headers409 *StopJobResponse409Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *StopJobResponse422Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *StopJobResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4726,25 +4510,9 @@ func (r StopJobResponse) ContentType() string {
 	return ""
 }
 
-// ListProjectsResponse200Headers the declared response headers of an HTTP 200 response for ListProjects
-type ListProjectsResponse200Headers struct {
-	XRequestId *string
-}
-
 // ListProjectsResponse401Headers the declared response headers of an HTTP 401 response for ListProjects
 type ListProjectsResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// ListProjectsResponse403Headers the declared response headers of an HTTP 403 response for ListProjects
-type ListProjectsResponse403Headers struct {
-	XRequestId *string
-}
-
-// ListProjectsResponse500Headers the declared response headers of an HTTP 500 response for ListProjects
-type ListProjectsResponse500Headers struct {
-	XRequestId *string
 }
 
 type ListProjectsResponse struct {
@@ -4758,14 +4526,8 @@ type ListProjectsResponse struct {
 	ApplicationproblemJSON403 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *ListProjectsResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListProjectsResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *ListProjectsResponse403Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *ListProjectsResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4819,50 +4581,13 @@ func (r ListProjectsResponse) ContentType() string {
 
 // CreateProjectResponse201Headers the declared response headers of an HTTP 201 response for CreateProject
 type CreateProjectResponse201Headers struct {
-	ETag       *string
-	Location   *string
-	XRequestId *string
-}
-
-// CreateProjectResponse400Headers the declared response headers of an HTTP 400 response for CreateProject
-type CreateProjectResponse400Headers struct {
-	XRequestId *string
+	ETag     *string
+	Location *string
 }
 
 // CreateProjectResponse401Headers the declared response headers of an HTTP 401 response for CreateProject
 type CreateProjectResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// CreateProjectResponse403Headers the declared response headers of an HTTP 403 response for CreateProject
-type CreateProjectResponse403Headers struct {
-	XRequestId *string
-}
-
-// CreateProjectResponse409Headers the declared response headers of an HTTP 409 response for CreateProject
-type CreateProjectResponse409Headers struct {
-	XRequestId *string
-}
-
-// CreateProjectResponse413Headers the declared response headers of an HTTP 413 response for CreateProject
-type CreateProjectResponse413Headers struct {
-	XRequestId *string
-}
-
-// CreateProjectResponse415Headers the declared response headers of an HTTP 415 response for CreateProject
-type CreateProjectResponse415Headers struct {
-	XRequestId *string
-}
-
-// CreateProjectResponse422Headers the declared response headers of an HTTP 422 response for CreateProject
-type CreateProjectResponse422Headers struct {
-	XRequestId *string
-}
-
-// CreateProjectResponse500Headers the declared response headers of an HTTP 500 response for CreateProject
-type CreateProjectResponse500Headers struct {
-	XRequestId *string
 }
 
 type CreateProjectResponse struct {
@@ -4888,22 +4613,8 @@ type CreateProjectResponse struct {
 	ApplicationproblemJSON500 *Problem
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *CreateProjectResponse201Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *CreateProjectResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateProjectResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *CreateProjectResponse403Headers
-	// Headers409 the parsed response headers for an HTTP 409 response
-	Headers409 *CreateProjectResponse409Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *CreateProjectResponse413Headers
-	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *CreateProjectResponse415Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *CreateProjectResponse422Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *CreateProjectResponse500Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -4980,30 +4691,9 @@ func (r CreateProjectResponse) ContentType() string {
 	return ""
 }
 
-// DeleteProjectResponse204Headers the declared response headers of an HTTP 204 response for DeleteProject
-type DeleteProjectResponse204Headers struct {
-	XRequestId *string
-}
-
 // DeleteProjectResponse401Headers the declared response headers of an HTTP 401 response for DeleteProject
 type DeleteProjectResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// DeleteProjectResponse403Headers the declared response headers of an HTTP 403 response for DeleteProject
-type DeleteProjectResponse403Headers struct {
-	XRequestId *string
-}
-
-// DeleteProjectResponse404Headers the declared response headers of an HTTP 404 response for DeleteProject
-type DeleteProjectResponse404Headers struct {
-	XRequestId *string
-}
-
-// DeleteProjectResponse500Headers the declared response headers of an HTTP 500 response for DeleteProject
-type DeleteProjectResponse500Headers struct {
-	XRequestId *string
 }
 
 type DeleteProjectResponse struct {
@@ -5017,16 +4707,8 @@ type DeleteProjectResponse struct {
 	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
-	// Headers204 the parsed response headers for an HTTP 204 response
-	Headers204 *DeleteProjectResponse204Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteProjectResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *DeleteProjectResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *DeleteProjectResponse404Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *DeleteProjectResponse500Headers
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -5080,35 +4762,17 @@ func (r DeleteProjectResponse) ContentType() string {
 
 // GetProjectResponse200Headers the declared response headers of an HTTP 200 response for GetProject
 type GetProjectResponse200Headers struct {
-	ETag       *string
-	XRequestId *string
+	ETag *string
 }
 
 // GetProjectResponse304Headers the declared response headers of an HTTP 304 response for GetProject
 type GetProjectResponse304Headers struct {
-	ETag       *string
-	XRequestId *string
+	ETag *string
 }
 
 // GetProjectResponse401Headers the declared response headers of an HTTP 401 response for GetProject
 type GetProjectResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// GetProjectResponse403Headers the declared response headers of an HTTP 403 response for GetProject
-type GetProjectResponse403Headers struct {
-	XRequestId *string
-}
-
-// GetProjectResponse404Headers the declared response headers of an HTTP 404 response for GetProject
-type GetProjectResponse404Headers struct {
-	XRequestId *string
-}
-
-// GetProjectResponse500Headers the declared response headers of an HTTP 500 response for GetProject
-type GetProjectResponse500Headers struct {
-	XRequestId *string
 }
 
 type GetProjectResponse struct {
@@ -5130,12 +4794,6 @@ type GetProjectResponse struct {
 	Headers304 *GetProjectResponse304Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetProjectResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *GetProjectResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *GetProjectResponse404Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *GetProjectResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5194,54 +4852,12 @@ func (r GetProjectResponse) ContentType() string {
 
 // ReplaceProjectResponse200Headers the declared response headers of an HTTP 200 response for ReplaceProject
 type ReplaceProjectResponse200Headers struct {
-	ETag       *string
-	XRequestId *string
-}
-
-// ReplaceProjectResponse400Headers the declared response headers of an HTTP 400 response for ReplaceProject
-type ReplaceProjectResponse400Headers struct {
-	XRequestId *string
+	ETag *string
 }
 
 // ReplaceProjectResponse401Headers the declared response headers of an HTTP 401 response for ReplaceProject
 type ReplaceProjectResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// ReplaceProjectResponse403Headers the declared response headers of an HTTP 403 response for ReplaceProject
-type ReplaceProjectResponse403Headers struct {
-	XRequestId *string
-}
-
-// ReplaceProjectResponse404Headers the declared response headers of an HTTP 404 response for ReplaceProject
-type ReplaceProjectResponse404Headers struct {
-	XRequestId *string
-}
-
-// ReplaceProjectResponse412Headers the declared response headers of an HTTP 412 response for ReplaceProject
-type ReplaceProjectResponse412Headers struct {
-	XRequestId *string
-}
-
-// ReplaceProjectResponse413Headers the declared response headers of an HTTP 413 response for ReplaceProject
-type ReplaceProjectResponse413Headers struct {
-	XRequestId *string
-}
-
-// ReplaceProjectResponse415Headers the declared response headers of an HTTP 415 response for ReplaceProject
-type ReplaceProjectResponse415Headers struct {
-	XRequestId *string
-}
-
-// ReplaceProjectResponse422Headers the declared response headers of an HTTP 422 response for ReplaceProject
-type ReplaceProjectResponse422Headers struct {
-	XRequestId *string
-}
-
-// ReplaceProjectResponse500Headers the declared response headers of an HTTP 500 response for ReplaceProject
-type ReplaceProjectResponse500Headers struct {
-	XRequestId *string
 }
 
 type ReplaceProjectResponse struct {
@@ -5269,24 +4885,8 @@ type ReplaceProjectResponse struct {
 	ApplicationproblemJSON500 *Problem
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *ReplaceProjectResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *ReplaceProjectResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ReplaceProjectResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *ReplaceProjectResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *ReplaceProjectResponse404Headers
-	// Headers412 the parsed response headers for an HTTP 412 response
-	Headers412 *ReplaceProjectResponse412Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *ReplaceProjectResponse413Headers
-	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *ReplaceProjectResponse415Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *ReplaceProjectResponse422Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *ReplaceProjectResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5370,60 +4970,17 @@ func (r ReplaceProjectResponse) ContentType() string {
 
 // ExecuteProjectResponse202Headers the declared response headers of an HTTP 202 response for ExecuteProject
 type ExecuteProjectResponse202Headers struct {
-	Location   *string
-	XRequestId *string
-}
-
-// ExecuteProjectResponse400Headers the declared response headers of an HTTP 400 response for ExecuteProject
-type ExecuteProjectResponse400Headers struct {
-	XRequestId *string
+	Location *string
 }
 
 // ExecuteProjectResponse401Headers the declared response headers of an HTTP 401 response for ExecuteProject
 type ExecuteProjectResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// ExecuteProjectResponse403Headers the declared response headers of an HTTP 403 response for ExecuteProject
-type ExecuteProjectResponse403Headers struct {
-	XRequestId *string
-}
-
-// ExecuteProjectResponse404Headers the declared response headers of an HTTP 404 response for ExecuteProject
-type ExecuteProjectResponse404Headers struct {
-	XRequestId *string
-}
-
-// ExecuteProjectResponse413Headers the declared response headers of an HTTP 413 response for ExecuteProject
-type ExecuteProjectResponse413Headers struct {
-	XRequestId *string
-}
-
-// ExecuteProjectResponse415Headers the declared response headers of an HTTP 415 response for ExecuteProject
-type ExecuteProjectResponse415Headers struct {
-	XRequestId *string
-}
-
-// ExecuteProjectResponse422Headers the declared response headers of an HTTP 422 response for ExecuteProject
-type ExecuteProjectResponse422Headers struct {
-	XRequestId *string
 }
 
 // ExecuteProjectResponse429Headers the declared response headers of an HTTP 429 response for ExecuteProject
 type ExecuteProjectResponse429Headers struct {
 	RetryAfter *int
-	XRequestId *string
-}
-
-// ExecuteProjectResponse500Headers the declared response headers of an HTTP 500 response for ExecuteProject
-type ExecuteProjectResponse500Headers struct {
-	XRequestId *string
-}
-
-// ExecuteProjectResponse503Headers the declared response headers of an HTTP 503 response for ExecuteProject
-type ExecuteProjectResponse503Headers struct {
-	XRequestId *string
 }
 
 type ExecuteProjectResponse struct {
@@ -5453,26 +5010,10 @@ type ExecuteProjectResponse struct {
 	ApplicationproblemJSON503 *Problem
 	// Headers202 the parsed response headers for an HTTP 202 response
 	Headers202 *ExecuteProjectResponse202Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *ExecuteProjectResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ExecuteProjectResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *ExecuteProjectResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *ExecuteProjectResponse404Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *ExecuteProjectResponse413Headers
-	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *ExecuteProjectResponse415Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *ExecuteProjectResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ExecuteProjectResponse429Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *ExecuteProjectResponse500Headers
-	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *ExecuteProjectResponse503Headers
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
@@ -5563,71 +5104,22 @@ func (r ExecuteProjectResponse) ContentType() string {
 type InvokeLambdaResponse200Headers struct {
 	IdempotentReplayed *string
 	Location           *string
-	XRequestId         *string
 }
 
 // InvokeLambdaResponse202Headers the declared response headers of an HTTP 202 response for InvokeLambda
 type InvokeLambdaResponse202Headers struct {
 	IdempotentReplayed *string
 	Location           *string
-	XRequestId         *string
-}
-
-// InvokeLambdaResponse400Headers the declared response headers of an HTTP 400 response for InvokeLambda
-type InvokeLambdaResponse400Headers struct {
-	XRequestId *string
 }
 
 // InvokeLambdaResponse401Headers the declared response headers of an HTTP 401 response for InvokeLambda
 type InvokeLambdaResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// InvokeLambdaResponse403Headers the declared response headers of an HTTP 403 response for InvokeLambda
-type InvokeLambdaResponse403Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaResponse404Headers the declared response headers of an HTTP 404 response for InvokeLambda
-type InvokeLambdaResponse404Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaResponse409Headers the declared response headers of an HTTP 409 response for InvokeLambda
-type InvokeLambdaResponse409Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaResponse413Headers the declared response headers of an HTTP 413 response for InvokeLambda
-type InvokeLambdaResponse413Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaResponse415Headers the declared response headers of an HTTP 415 response for InvokeLambda
-type InvokeLambdaResponse415Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaResponse422Headers the declared response headers of an HTTP 422 response for InvokeLambda
-type InvokeLambdaResponse422Headers struct {
-	XRequestId *string
 }
 
 // InvokeLambdaResponse429Headers the declared response headers of an HTTP 429 response for InvokeLambda
 type InvokeLambdaResponse429Headers struct {
 	RetryAfter *int
-	XRequestId *string
-}
-
-// InvokeLambdaResponse500Headers the declared response headers of an HTTP 500 response for InvokeLambda
-type InvokeLambdaResponse500Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaResponse503Headers the declared response headers of an HTTP 503 response for InvokeLambda
-type InvokeLambdaResponse503Headers struct {
-	XRequestId *string
 }
 
 type InvokeLambdaResponse struct {
@@ -5663,28 +5155,10 @@ type InvokeLambdaResponse struct {
 	Headers200 *InvokeLambdaResponse200Headers
 	// Headers202 the parsed response headers for an HTTP 202 response
 	Headers202 *InvokeLambdaResponse202Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *InvokeLambdaResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *InvokeLambdaResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *InvokeLambdaResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *InvokeLambdaResponse404Headers
-	// Headers409 the parsed response headers for an HTTP 409 response
-	Headers409 *InvokeLambdaResponse409Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *InvokeLambdaResponse413Headers
-	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *InvokeLambdaResponse415Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *InvokeLambdaResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *InvokeLambdaResponse429Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *InvokeLambdaResponse500Headers
-	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *InvokeLambdaResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5781,66 +5255,14 @@ func (r InvokeLambdaResponse) ContentType() string {
 	return ""
 }
 
-// InvokeLambdaBatchResponse200Headers the declared response headers of an HTTP 200 response for InvokeLambdaBatch
-type InvokeLambdaBatchResponse200Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaBatchResponse202Headers the declared response headers of an HTTP 202 response for InvokeLambdaBatch
-type InvokeLambdaBatchResponse202Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaBatchResponse400Headers the declared response headers of an HTTP 400 response for InvokeLambdaBatch
-type InvokeLambdaBatchResponse400Headers struct {
-	XRequestId *string
-}
-
 // InvokeLambdaBatchResponse401Headers the declared response headers of an HTTP 401 response for InvokeLambdaBatch
 type InvokeLambdaBatchResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// InvokeLambdaBatchResponse403Headers the declared response headers of an HTTP 403 response for InvokeLambdaBatch
-type InvokeLambdaBatchResponse403Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaBatchResponse404Headers the declared response headers of an HTTP 404 response for InvokeLambdaBatch
-type InvokeLambdaBatchResponse404Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaBatchResponse413Headers the declared response headers of an HTTP 413 response for InvokeLambdaBatch
-type InvokeLambdaBatchResponse413Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaBatchResponse415Headers the declared response headers of an HTTP 415 response for InvokeLambdaBatch
-type InvokeLambdaBatchResponse415Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaBatchResponse422Headers the declared response headers of an HTTP 422 response for InvokeLambdaBatch
-type InvokeLambdaBatchResponse422Headers struct {
-	XRequestId *string
 }
 
 // InvokeLambdaBatchResponse429Headers the declared response headers of an HTTP 429 response for InvokeLambdaBatch
 type InvokeLambdaBatchResponse429Headers struct {
 	RetryAfter *int
-	XRequestId *string
-}
-
-// InvokeLambdaBatchResponse500Headers the declared response headers of an HTTP 500 response for InvokeLambdaBatch
-type InvokeLambdaBatchResponse500Headers struct {
-	XRequestId *string
-}
-
-// InvokeLambdaBatchResponse503Headers the declared response headers of an HTTP 503 response for InvokeLambdaBatch
-type InvokeLambdaBatchResponse503Headers struct {
-	XRequestId *string
 }
 
 type InvokeLambdaBatchResponse struct {
@@ -5870,30 +5292,10 @@ type InvokeLambdaBatchResponse struct {
 	ApplicationproblemJSON500 *Problem
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *InvokeLambdaBatchResponse200Headers
-	// Headers202 the parsed response headers for an HTTP 202 response
-	Headers202 *InvokeLambdaBatchResponse202Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *InvokeLambdaBatchResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *InvokeLambdaBatchResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *InvokeLambdaBatchResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *InvokeLambdaBatchResponse404Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *InvokeLambdaBatchResponse413Headers
-	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *InvokeLambdaBatchResponse415Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *InvokeLambdaBatchResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *InvokeLambdaBatchResponse429Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *InvokeLambdaBatchResponse500Headers
-	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *InvokeLambdaBatchResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5987,54 +5389,12 @@ func (r InvokeLambdaBatchResponse) ContentType() string {
 
 // SetProjectValuesResponse200Headers the declared response headers of an HTTP 200 response for SetProjectValues
 type SetProjectValuesResponse200Headers struct {
-	ETag       *string
-	XRequestId *string
-}
-
-// SetProjectValuesResponse400Headers the declared response headers of an HTTP 400 response for SetProjectValues
-type SetProjectValuesResponse400Headers struct {
-	XRequestId *string
+	ETag *string
 }
 
 // SetProjectValuesResponse401Headers the declared response headers of an HTTP 401 response for SetProjectValues
 type SetProjectValuesResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// SetProjectValuesResponse403Headers the declared response headers of an HTTP 403 response for SetProjectValues
-type SetProjectValuesResponse403Headers struct {
-	XRequestId *string
-}
-
-// SetProjectValuesResponse404Headers the declared response headers of an HTTP 404 response for SetProjectValues
-type SetProjectValuesResponse404Headers struct {
-	XRequestId *string
-}
-
-// SetProjectValuesResponse412Headers the declared response headers of an HTTP 412 response for SetProjectValues
-type SetProjectValuesResponse412Headers struct {
-	XRequestId *string
-}
-
-// SetProjectValuesResponse413Headers the declared response headers of an HTTP 413 response for SetProjectValues
-type SetProjectValuesResponse413Headers struct {
-	XRequestId *string
-}
-
-// SetProjectValuesResponse415Headers the declared response headers of an HTTP 415 response for SetProjectValues
-type SetProjectValuesResponse415Headers struct {
-	XRequestId *string
-}
-
-// SetProjectValuesResponse422Headers the declared response headers of an HTTP 422 response for SetProjectValues
-type SetProjectValuesResponse422Headers struct {
-	XRequestId *string
-}
-
-// SetProjectValuesResponse500Headers the declared response headers of an HTTP 500 response for SetProjectValues
-type SetProjectValuesResponse500Headers struct {
-	XRequestId *string
 }
 
 type SetProjectValuesResponse struct {
@@ -6062,24 +5422,8 @@ type SetProjectValuesResponse struct {
 	ApplicationproblemJSON500 *Problem
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *SetProjectValuesResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *SetProjectValuesResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SetProjectValuesResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *SetProjectValuesResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *SetProjectValuesResponse404Headers
-	// Headers412 the parsed response headers for an HTTP 412 response
-	Headers412 *SetProjectValuesResponse412Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *SetProjectValuesResponse413Headers
-	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *SetProjectValuesResponse415Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *SetProjectValuesResponse422Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *SetProjectValuesResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6161,50 +5505,9 @@ func (r SetProjectValuesResponse) ContentType() string {
 	return ""
 }
 
-// ValidateParametersResponse200Headers the declared response headers of an HTTP 200 response for ValidateParameters
-type ValidateParametersResponse200Headers struct {
-	XRequestId *string
-}
-
-// ValidateParametersResponse400Headers the declared response headers of an HTTP 400 response for ValidateParameters
-type ValidateParametersResponse400Headers struct {
-	XRequestId *string
-}
-
 // ValidateParametersResponse401Headers the declared response headers of an HTTP 401 response for ValidateParameters
 type ValidateParametersResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// ValidateParametersResponse403Headers the declared response headers of an HTTP 403 response for ValidateParameters
-type ValidateParametersResponse403Headers struct {
-	XRequestId *string
-}
-
-// ValidateParametersResponse404Headers the declared response headers of an HTTP 404 response for ValidateParameters
-type ValidateParametersResponse404Headers struct {
-	XRequestId *string
-}
-
-// ValidateParametersResponse413Headers the declared response headers of an HTTP 413 response for ValidateParameters
-type ValidateParametersResponse413Headers struct {
-	XRequestId *string
-}
-
-// ValidateParametersResponse415Headers the declared response headers of an HTTP 415 response for ValidateParameters
-type ValidateParametersResponse415Headers struct {
-	XRequestId *string
-}
-
-// ValidateParametersResponse422Headers the declared response headers of an HTTP 422 response for ValidateParameters
-type ValidateParametersResponse422Headers struct {
-	XRequestId *string
-}
-
-// ValidateParametersResponse500Headers the declared response headers of an HTTP 500 response for ValidateParameters
-type ValidateParametersResponse500Headers struct {
-	XRequestId *string
 }
 
 type ValidateParametersResponse struct {
@@ -6228,24 +5531,8 @@ type ValidateParametersResponse struct {
 	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *ValidateParametersResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *ValidateParametersResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ValidateParametersResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *ValidateParametersResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *ValidateParametersResponse404Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *ValidateParametersResponse413Headers
-	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *ValidateParametersResponse415Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *ValidateParametersResponse422Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *ValidateParametersResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6322,25 +5609,9 @@ func (r ValidateParametersResponse) ContentType() string {
 	return ""
 }
 
-// GetSettingsResponse200Headers the declared response headers of an HTTP 200 response for GetSettings
-type GetSettingsResponse200Headers struct {
-	XRequestId *string
-}
-
 // GetSettingsResponse401Headers the declared response headers of an HTTP 401 response for GetSettings
 type GetSettingsResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// GetSettingsResponse403Headers the declared response headers of an HTTP 403 response for GetSettings
-type GetSettingsResponse403Headers struct {
-	XRequestId *string
-}
-
-// GetSettingsResponse500Headers the declared response headers of an HTTP 500 response for GetSettings
-type GetSettingsResponse500Headers struct {
-	XRequestId *string
 }
 
 type GetSettingsResponse struct {
@@ -6354,14 +5625,8 @@ type GetSettingsResponse struct {
 	ApplicationproblemJSON403 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *GetSettingsResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetSettingsResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *GetSettingsResponse403Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *GetSettingsResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6413,35 +5678,9 @@ func (r GetSettingsResponse) ContentType() string {
 	return ""
 }
 
-// UpdateSettingsResponse200Headers the declared response headers of an HTTP 200 response for UpdateSettings
-type UpdateSettingsResponse200Headers struct {
-	XRequestId *string
-}
-
-// UpdateSettingsResponse400Headers the declared response headers of an HTTP 400 response for UpdateSettings
-type UpdateSettingsResponse400Headers struct {
-	XRequestId *string
-}
-
 // UpdateSettingsResponse401Headers the declared response headers of an HTTP 401 response for UpdateSettings
 type UpdateSettingsResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// UpdateSettingsResponse403Headers the declared response headers of an HTTP 403 response for UpdateSettings
-type UpdateSettingsResponse403Headers struct {
-	XRequestId *string
-}
-
-// UpdateSettingsResponse422Headers the declared response headers of an HTTP 422 response for UpdateSettings
-type UpdateSettingsResponse422Headers struct {
-	XRequestId *string
-}
-
-// UpdateSettingsResponse500Headers the declared response headers of an HTTP 500 response for UpdateSettings
-type UpdateSettingsResponse500Headers struct {
-	XRequestId *string
 }
 
 type UpdateSettingsResponse struct {
@@ -6459,18 +5698,8 @@ type UpdateSettingsResponse struct {
 	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *UpdateSettingsResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *UpdateSettingsResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpdateSettingsResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *UpdateSettingsResponse403Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *UpdateSettingsResponse422Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *UpdateSettingsResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6532,16 +5761,6 @@ func (r UpdateSettingsResponse) ContentType() string {
 	return ""
 }
 
-// HealthzResponse200Headers the declared response headers of an HTTP 200 response for Healthz
-type HealthzResponse200Headers struct {
-	XRequestId *string
-}
-
-// HealthzResponse500Headers the declared response headers of an HTTP 500 response for Healthz
-type HealthzResponse500Headers struct {
-	XRequestId *string
-}
-
 type HealthzResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6549,10 +5768,6 @@ type HealthzResponse struct {
 	JSON200 *HealthStatus
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *HealthzResponse200Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *HealthzResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6594,21 +5809,6 @@ func (r HealthzResponse) ContentType() string {
 	return ""
 }
 
-// ReadyzResponse200Headers the declared response headers of an HTTP 200 response for Readyz
-type ReadyzResponse200Headers struct {
-	XRequestId *string
-}
-
-// ReadyzResponse500Headers the declared response headers of an HTTP 500 response for Readyz
-type ReadyzResponse500Headers struct {
-	XRequestId *string
-}
-
-// ReadyzResponse503Headers the declared response headers of an HTTP 503 response for Readyz
-type ReadyzResponse503Headers struct {
-	XRequestId *string
-}
-
 type ReadyzResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6618,12 +5818,6 @@ type ReadyzResponse struct {
 	ApplicationproblemJSON500 *Problem
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *ReadyzResponse200Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *ReadyzResponse500Headers
-	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *ReadyzResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6670,30 +5864,9 @@ func (r ReadyzResponse) ContentType() string {
 	return ""
 }
 
-// WorkflowInstanceJobStateResponse200Headers the declared response headers of an HTTP 200 response for WorkflowInstanceJobState
-type WorkflowInstanceJobStateResponse200Headers struct {
-	XRequestId *string
-}
-
 // WorkflowInstanceJobStateResponse401Headers the declared response headers of an HTTP 401 response for WorkflowInstanceJobState
 type WorkflowInstanceJobStateResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// WorkflowInstanceJobStateResponse403Headers the declared response headers of an HTTP 403 response for WorkflowInstanceJobState
-type WorkflowInstanceJobStateResponse403Headers struct {
-	XRequestId *string
-}
-
-// WorkflowInstanceJobStateResponse404Headers the declared response headers of an HTTP 404 response for WorkflowInstanceJobState
-type WorkflowInstanceJobStateResponse404Headers struct {
-	XRequestId *string
-}
-
-// WorkflowInstanceJobStateResponse500Headers the declared response headers of an HTTP 500 response for WorkflowInstanceJobState
-type WorkflowInstanceJobStateResponse500Headers struct {
-	XRequestId *string
 }
 
 type WorkflowInstanceJobStateResponse struct {
@@ -6709,16 +5882,8 @@ type WorkflowInstanceJobStateResponse struct {
 	JSON404 *WorkflowError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *WorkflowError
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *WorkflowInstanceJobStateResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *WorkflowInstanceJobStateResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *WorkflowInstanceJobStateResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *WorkflowInstanceJobStateResponse404Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *WorkflowInstanceJobStateResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6775,66 +5940,14 @@ func (r WorkflowInstanceJobStateResponse) ContentType() string {
 	return ""
 }
 
-// WorkflowExecuteResponse200Headers the declared response headers of an HTTP 200 response for WorkflowExecute
-type WorkflowExecuteResponse200Headers struct {
-	XRequestId *string
-}
-
-// WorkflowExecuteResponse400Headers the declared response headers of an HTTP 400 response for WorkflowExecute
-type WorkflowExecuteResponse400Headers struct {
-	XRequestId *string
-}
-
 // WorkflowExecuteResponse401Headers the declared response headers of an HTTP 401 response for WorkflowExecute
 type WorkflowExecuteResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// WorkflowExecuteResponse403Headers the declared response headers of an HTTP 403 response for WorkflowExecute
-type WorkflowExecuteResponse403Headers struct {
-	XRequestId *string
-}
-
-// WorkflowExecuteResponse404Headers the declared response headers of an HTTP 404 response for WorkflowExecute
-type WorkflowExecuteResponse404Headers struct {
-	XRequestId *string
-}
-
-// WorkflowExecuteResponse409Headers the declared response headers of an HTTP 409 response for WorkflowExecute
-type WorkflowExecuteResponse409Headers struct {
-	XRequestId *string
-}
-
-// WorkflowExecuteResponse413Headers the declared response headers of an HTTP 413 response for WorkflowExecute
-type WorkflowExecuteResponse413Headers struct {
-	XRequestId *string
-}
-
-// WorkflowExecuteResponse415Headers the declared response headers of an HTTP 415 response for WorkflowExecute
-type WorkflowExecuteResponse415Headers struct {
-	XRequestId *string
-}
-
-// WorkflowExecuteResponse422Headers the declared response headers of an HTTP 422 response for WorkflowExecute
-type WorkflowExecuteResponse422Headers struct {
-	XRequestId *string
 }
 
 // WorkflowExecuteResponse429Headers the declared response headers of an HTTP 429 response for WorkflowExecute
 type WorkflowExecuteResponse429Headers struct {
 	RetryAfter *int
-	XRequestId *string
-}
-
-// WorkflowExecuteResponse500Headers the declared response headers of an HTTP 500 response for WorkflowExecute
-type WorkflowExecuteResponse500Headers struct {
-	XRequestId *string
-}
-
-// WorkflowExecuteResponse503Headers the declared response headers of an HTTP 503 response for WorkflowExecute
-type WorkflowExecuteResponse503Headers struct {
-	XRequestId *string
 }
 
 type WorkflowExecuteResponse struct {
@@ -6864,30 +5977,10 @@ type WorkflowExecuteResponse struct {
 	JSON500 *WorkflowError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *WorkflowError
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *WorkflowExecuteResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *WorkflowExecuteResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *WorkflowExecuteResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *WorkflowExecuteResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *WorkflowExecuteResponse404Headers
-	// Headers409 the parsed response headers for an HTTP 409 response
-	Headers409 *WorkflowExecuteResponse409Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *WorkflowExecuteResponse413Headers
-	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *WorkflowExecuteResponse415Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *WorkflowExecuteResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *WorkflowExecuteResponse429Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *WorkflowExecuteResponse500Headers
-	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *WorkflowExecuteResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6979,30 +6072,9 @@ func (r WorkflowExecuteResponse) ContentType() string {
 	return ""
 }
 
-// WorkflowJobStateResponse200Headers the declared response headers of an HTTP 200 response for WorkflowJobState
-type WorkflowJobStateResponse200Headers struct {
-	XRequestId *string
-}
-
 // WorkflowJobStateResponse401Headers the declared response headers of an HTTP 401 response for WorkflowJobState
 type WorkflowJobStateResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// WorkflowJobStateResponse403Headers the declared response headers of an HTTP 403 response for WorkflowJobState
-type WorkflowJobStateResponse403Headers struct {
-	XRequestId *string
-}
-
-// WorkflowJobStateResponse404Headers the declared response headers of an HTTP 404 response for WorkflowJobState
-type WorkflowJobStateResponse404Headers struct {
-	XRequestId *string
-}
-
-// WorkflowJobStateResponse500Headers the declared response headers of an HTTP 500 response for WorkflowJobState
-type WorkflowJobStateResponse500Headers struct {
-	XRequestId *string
 }
 
 type WorkflowJobStateResponse struct {
@@ -7018,16 +6090,8 @@ type WorkflowJobStateResponse struct {
 	JSON404 *WorkflowError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *WorkflowError
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *WorkflowJobStateResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *WorkflowJobStateResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *WorkflowJobStateResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *WorkflowJobStateResponse404Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *WorkflowJobStateResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7084,61 +6148,14 @@ func (r WorkflowJobStateResponse) ContentType() string {
 	return ""
 }
 
-// WorkflowLambdaExecuteAliasResponse200Headers the declared response headers of an HTTP 200 response for WorkflowLambdaExecuteAlias
-type WorkflowLambdaExecuteAliasResponse200Headers struct {
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteAliasResponse400Headers the declared response headers of an HTTP 400 response for WorkflowLambdaExecuteAlias
-type WorkflowLambdaExecuteAliasResponse400Headers struct {
-	XRequestId *string
-}
-
 // WorkflowLambdaExecuteAliasResponse401Headers the declared response headers of an HTTP 401 response for WorkflowLambdaExecuteAlias
 type WorkflowLambdaExecuteAliasResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// WorkflowLambdaExecuteAliasResponse403Headers the declared response headers of an HTTP 403 response for WorkflowLambdaExecuteAlias
-type WorkflowLambdaExecuteAliasResponse403Headers struct {
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteAliasResponse404Headers the declared response headers of an HTTP 404 response for WorkflowLambdaExecuteAlias
-type WorkflowLambdaExecuteAliasResponse404Headers struct {
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteAliasResponse413Headers the declared response headers of an HTTP 413 response for WorkflowLambdaExecuteAlias
-type WorkflowLambdaExecuteAliasResponse413Headers struct {
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteAliasResponse415Headers the declared response headers of an HTTP 415 response for WorkflowLambdaExecuteAlias
-type WorkflowLambdaExecuteAliasResponse415Headers struct {
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteAliasResponse422Headers the declared response headers of an HTTP 422 response for WorkflowLambdaExecuteAlias
-type WorkflowLambdaExecuteAliasResponse422Headers struct {
-	XRequestId *string
 }
 
 // WorkflowLambdaExecuteAliasResponse429Headers the declared response headers of an HTTP 429 response for WorkflowLambdaExecuteAlias
 type WorkflowLambdaExecuteAliasResponse429Headers struct {
 	RetryAfter *int
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteAliasResponse500Headers the declared response headers of an HTTP 500 response for WorkflowLambdaExecuteAlias
-type WorkflowLambdaExecuteAliasResponse500Headers struct {
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteAliasResponse503Headers the declared response headers of an HTTP 503 response for WorkflowLambdaExecuteAlias
-type WorkflowLambdaExecuteAliasResponse503Headers struct {
-	XRequestId *string
 }
 
 type WorkflowLambdaExecuteAliasResponse struct {
@@ -7166,28 +6183,10 @@ type WorkflowLambdaExecuteAliasResponse struct {
 	JSON500 *WorkflowError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *WorkflowError
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *WorkflowLambdaExecuteAliasResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *WorkflowLambdaExecuteAliasResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *WorkflowLambdaExecuteAliasResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *WorkflowLambdaExecuteAliasResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *WorkflowLambdaExecuteAliasResponse404Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *WorkflowLambdaExecuteAliasResponse413Headers
-	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *WorkflowLambdaExecuteAliasResponse415Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *WorkflowLambdaExecuteAliasResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *WorkflowLambdaExecuteAliasResponse429Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *WorkflowLambdaExecuteAliasResponse500Headers
-	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *WorkflowLambdaExecuteAliasResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7274,61 +6273,14 @@ func (r WorkflowLambdaExecuteAliasResponse) ContentType() string {
 	return ""
 }
 
-// WorkflowLambdaExecuteResponse200Headers the declared response headers of an HTTP 200 response for WorkflowLambdaExecute
-type WorkflowLambdaExecuteResponse200Headers struct {
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteResponse400Headers the declared response headers of an HTTP 400 response for WorkflowLambdaExecute
-type WorkflowLambdaExecuteResponse400Headers struct {
-	XRequestId *string
-}
-
 // WorkflowLambdaExecuteResponse401Headers the declared response headers of an HTTP 401 response for WorkflowLambdaExecute
 type WorkflowLambdaExecuteResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// WorkflowLambdaExecuteResponse403Headers the declared response headers of an HTTP 403 response for WorkflowLambdaExecute
-type WorkflowLambdaExecuteResponse403Headers struct {
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteResponse404Headers the declared response headers of an HTTP 404 response for WorkflowLambdaExecute
-type WorkflowLambdaExecuteResponse404Headers struct {
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteResponse413Headers the declared response headers of an HTTP 413 response for WorkflowLambdaExecute
-type WorkflowLambdaExecuteResponse413Headers struct {
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteResponse415Headers the declared response headers of an HTTP 415 response for WorkflowLambdaExecute
-type WorkflowLambdaExecuteResponse415Headers struct {
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteResponse422Headers the declared response headers of an HTTP 422 response for WorkflowLambdaExecute
-type WorkflowLambdaExecuteResponse422Headers struct {
-	XRequestId *string
 }
 
 // WorkflowLambdaExecuteResponse429Headers the declared response headers of an HTTP 429 response for WorkflowLambdaExecute
 type WorkflowLambdaExecuteResponse429Headers struct {
 	RetryAfter *int
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteResponse500Headers the declared response headers of an HTTP 500 response for WorkflowLambdaExecute
-type WorkflowLambdaExecuteResponse500Headers struct {
-	XRequestId *string
-}
-
-// WorkflowLambdaExecuteResponse503Headers the declared response headers of an HTTP 503 response for WorkflowLambdaExecute
-type WorkflowLambdaExecuteResponse503Headers struct {
-	XRequestId *string
 }
 
 type WorkflowLambdaExecuteResponse struct {
@@ -7356,28 +6308,10 @@ type WorkflowLambdaExecuteResponse struct {
 	JSON500 *WorkflowError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *WorkflowError
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *WorkflowLambdaExecuteResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *WorkflowLambdaExecuteResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *WorkflowLambdaExecuteResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *WorkflowLambdaExecuteResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *WorkflowLambdaExecuteResponse404Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *WorkflowLambdaExecuteResponse413Headers
-	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *WorkflowLambdaExecuteResponse415Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *WorkflowLambdaExecuteResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *WorkflowLambdaExecuteResponse429Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *WorkflowLambdaExecuteResponse500Headers
-	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *WorkflowLambdaExecuteResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7464,30 +6398,9 @@ func (r WorkflowLambdaExecuteResponse) ContentType() string {
 	return ""
 }
 
-// WorkflowListParamsResponse200Headers the declared response headers of an HTTP 200 response for WorkflowListParams
-type WorkflowListParamsResponse200Headers struct {
-	XRequestId *string
-}
-
 // WorkflowListParamsResponse401Headers the declared response headers of an HTTP 401 response for WorkflowListParams
 type WorkflowListParamsResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// WorkflowListParamsResponse403Headers the declared response headers of an HTTP 403 response for WorkflowListParams
-type WorkflowListParamsResponse403Headers struct {
-	XRequestId *string
-}
-
-// WorkflowListParamsResponse404Headers the declared response headers of an HTTP 404 response for WorkflowListParams
-type WorkflowListParamsResponse404Headers struct {
-	XRequestId *string
-}
-
-// WorkflowListParamsResponse500Headers the declared response headers of an HTTP 500 response for WorkflowListParams
-type WorkflowListParamsResponse500Headers struct {
-	XRequestId *string
 }
 
 type WorkflowListParamsResponse struct {
@@ -7503,16 +6416,8 @@ type WorkflowListParamsResponse struct {
 	JSON404 *WorkflowError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *WorkflowError
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *WorkflowListParamsResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *WorkflowListParamsResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *WorkflowListParamsResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *WorkflowListParamsResponse404Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *WorkflowListParamsResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7569,30 +6474,9 @@ func (r WorkflowListParamsResponse) ContentType() string {
 	return ""
 }
 
-// WorkflowGetParamResponse200Headers the declared response headers of an HTTP 200 response for WorkflowGetParam
-type WorkflowGetParamResponse200Headers struct {
-	XRequestId *string
-}
-
 // WorkflowGetParamResponse401Headers the declared response headers of an HTTP 401 response for WorkflowGetParam
 type WorkflowGetParamResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// WorkflowGetParamResponse403Headers the declared response headers of an HTTP 403 response for WorkflowGetParam
-type WorkflowGetParamResponse403Headers struct {
-	XRequestId *string
-}
-
-// WorkflowGetParamResponse404Headers the declared response headers of an HTTP 404 response for WorkflowGetParam
-type WorkflowGetParamResponse404Headers struct {
-	XRequestId *string
-}
-
-// WorkflowGetParamResponse500Headers the declared response headers of an HTTP 500 response for WorkflowGetParam
-type WorkflowGetParamResponse500Headers struct {
-	XRequestId *string
 }
 
 type WorkflowGetParamResponse struct {
@@ -7608,16 +6492,8 @@ type WorkflowGetParamResponse struct {
 	JSON404 *WorkflowError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *WorkflowError
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *WorkflowGetParamResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *WorkflowGetParamResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *WorkflowGetParamResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *WorkflowGetParamResponse404Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *WorkflowGetParamResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7674,50 +6550,9 @@ func (r WorkflowGetParamResponse) ContentType() string {
 	return ""
 }
 
-// WorkflowUpdateParamsResponse200Headers the declared response headers of an HTTP 200 response for WorkflowUpdateParams
-type WorkflowUpdateParamsResponse200Headers struct {
-	XRequestId *string
-}
-
-// WorkflowUpdateParamsResponse400Headers the declared response headers of an HTTP 400 response for WorkflowUpdateParams
-type WorkflowUpdateParamsResponse400Headers struct {
-	XRequestId *string
-}
-
 // WorkflowUpdateParamsResponse401Headers the declared response headers of an HTTP 401 response for WorkflowUpdateParams
 type WorkflowUpdateParamsResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// WorkflowUpdateParamsResponse403Headers the declared response headers of an HTTP 403 response for WorkflowUpdateParams
-type WorkflowUpdateParamsResponse403Headers struct {
-	XRequestId *string
-}
-
-// WorkflowUpdateParamsResponse404Headers the declared response headers of an HTTP 404 response for WorkflowUpdateParams
-type WorkflowUpdateParamsResponse404Headers struct {
-	XRequestId *string
-}
-
-// WorkflowUpdateParamsResponse413Headers the declared response headers of an HTTP 413 response for WorkflowUpdateParams
-type WorkflowUpdateParamsResponse413Headers struct {
-	XRequestId *string
-}
-
-// WorkflowUpdateParamsResponse415Headers the declared response headers of an HTTP 415 response for WorkflowUpdateParams
-type WorkflowUpdateParamsResponse415Headers struct {
-	XRequestId *string
-}
-
-// WorkflowUpdateParamsResponse422Headers the declared response headers of an HTTP 422 response for WorkflowUpdateParams
-type WorkflowUpdateParamsResponse422Headers struct {
-	XRequestId *string
-}
-
-// WorkflowUpdateParamsResponse500Headers the declared response headers of an HTTP 500 response for WorkflowUpdateParams
-type WorkflowUpdateParamsResponse500Headers struct {
-	XRequestId *string
 }
 
 type WorkflowUpdateParamsResponse struct {
@@ -7741,24 +6576,8 @@ type WorkflowUpdateParamsResponse struct {
 	JSON422 *WorkflowError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *WorkflowError
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *WorkflowUpdateParamsResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *WorkflowUpdateParamsResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *WorkflowUpdateParamsResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *WorkflowUpdateParamsResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *WorkflowUpdateParamsResponse404Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *WorkflowUpdateParamsResponse413Headers
-	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *WorkflowUpdateParamsResponse415Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *WorkflowUpdateParamsResponse422Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *WorkflowUpdateParamsResponse500Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7835,61 +6654,14 @@ func (r WorkflowUpdateParamsResponse) ContentType() string {
 	return ""
 }
 
-// WorkflowUploadAndExecuteResponse200Headers the declared response headers of an HTTP 200 response for WorkflowUploadAndExecute
-type WorkflowUploadAndExecuteResponse200Headers struct {
-	XRequestId *string
-}
-
-// WorkflowUploadAndExecuteResponse400Headers the declared response headers of an HTTP 400 response for WorkflowUploadAndExecute
-type WorkflowUploadAndExecuteResponse400Headers struct {
-	XRequestId *string
-}
-
 // WorkflowUploadAndExecuteResponse401Headers the declared response headers of an HTTP 401 response for WorkflowUploadAndExecute
 type WorkflowUploadAndExecuteResponse401Headers struct {
 	WWWAuthenticate *string
-	XRequestId      *string
-}
-
-// WorkflowUploadAndExecuteResponse403Headers the declared response headers of an HTTP 403 response for WorkflowUploadAndExecute
-type WorkflowUploadAndExecuteResponse403Headers struct {
-	XRequestId *string
-}
-
-// WorkflowUploadAndExecuteResponse404Headers the declared response headers of an HTTP 404 response for WorkflowUploadAndExecute
-type WorkflowUploadAndExecuteResponse404Headers struct {
-	XRequestId *string
-}
-
-// WorkflowUploadAndExecuteResponse413Headers the declared response headers of an HTTP 413 response for WorkflowUploadAndExecute
-type WorkflowUploadAndExecuteResponse413Headers struct {
-	XRequestId *string
-}
-
-// WorkflowUploadAndExecuteResponse415Headers the declared response headers of an HTTP 415 response for WorkflowUploadAndExecute
-type WorkflowUploadAndExecuteResponse415Headers struct {
-	XRequestId *string
-}
-
-// WorkflowUploadAndExecuteResponse422Headers the declared response headers of an HTTP 422 response for WorkflowUploadAndExecute
-type WorkflowUploadAndExecuteResponse422Headers struct {
-	XRequestId *string
 }
 
 // WorkflowUploadAndExecuteResponse429Headers the declared response headers of an HTTP 429 response for WorkflowUploadAndExecute
 type WorkflowUploadAndExecuteResponse429Headers struct {
 	RetryAfter *int
-	XRequestId *string
-}
-
-// WorkflowUploadAndExecuteResponse500Headers the declared response headers of an HTTP 500 response for WorkflowUploadAndExecute
-type WorkflowUploadAndExecuteResponse500Headers struct {
-	XRequestId *string
-}
-
-// WorkflowUploadAndExecuteResponse503Headers the declared response headers of an HTTP 503 response for WorkflowUploadAndExecute
-type WorkflowUploadAndExecuteResponse503Headers struct {
-	XRequestId *string
 }
 
 type WorkflowUploadAndExecuteResponse struct {
@@ -7917,28 +6689,10 @@ type WorkflowUploadAndExecuteResponse struct {
 	JSON500 *WorkflowError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *WorkflowError
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *WorkflowUploadAndExecuteResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *WorkflowUploadAndExecuteResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *WorkflowUploadAndExecuteResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *WorkflowUploadAndExecuteResponse403Headers
-	// Headers404 the parsed response headers for an HTTP 404 response
-	Headers404 *WorkflowUploadAndExecuteResponse404Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *WorkflowUploadAndExecuteResponse413Headers
-	// Headers415 the parsed response headers for an HTTP 415 response
-	Headers415 *WorkflowUploadAndExecuteResponse415Headers
-	// Headers422 the parsed response headers for an HTTP 422 response
-	Headers422 *WorkflowUploadAndExecuteResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *WorkflowUploadAndExecuteResponse429Headers
-	// Headers500 the parsed response headers for an HTTP 500 response
-	Headers500 *WorkflowUploadAndExecuteResponse500Headers
-	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *WorkflowUploadAndExecuteResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8695,16 +7449,6 @@ func ParseGetInstanceResponse(rsp *http.Response) (*GetInstanceResponse, error) 
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers GetInstanceResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetInstanceResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -8714,44 +7458,7 @@ func ParseGetInstanceResponse(rsp *http.Response) (*GetInstanceResponse, error) 
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers GetInstanceResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers GetInstanceResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 500:
-		var headers GetInstanceResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -8809,16 +7516,6 @@ func ParseListJobsResponse(rsp *http.Response) (*ListJobsResponse, error) {
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers ListJobsResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListJobsResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -8828,44 +7525,7 @@ func ParseListJobsResponse(rsp *http.Response) (*ListJobsResponse, error) {
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers ListJobsResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 422:
-		var headers ListJobsResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
-	case rsp.StatusCode == 500:
-		var headers ListJobsResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -8923,16 +7583,6 @@ func ParseGetJobResponse(rsp *http.Response) (*GetJobResponse, error) {
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers GetJobResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetJobResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -8942,44 +7592,7 @@ func ParseGetJobResponse(rsp *http.Response) (*GetJobResponse, error) {
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers GetJobResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers GetJobResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 500:
-		var headers GetJobResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -9037,16 +7650,6 @@ func ParseGetJobDefinitionResponse(rsp *http.Response) (*GetJobDefinitionRespons
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers GetJobDefinitionResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetJobDefinitionResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -9056,44 +7659,7 @@ func ParseGetJobDefinitionResponse(rsp *http.Response) (*GetJobDefinitionRespons
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers GetJobDefinitionResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers GetJobDefinitionResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 500:
-		var headers GetJobDefinitionResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -9147,36 +7713,6 @@ func ParseGetJobOutputResponse(rsp *http.Response) (*GetJobOutputResponse, error
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers GetJobOutputResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 206:
-		var headers GetJobOutputResponse206Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers206 = &headers
-	case rsp.StatusCode == 304:
-		var headers GetJobOutputResponse304Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers304 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetJobOutputResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -9186,54 +7722,7 @@ func ParseGetJobOutputResponse(rsp *http.Response) (*GetJobOutputResponse, error
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers GetJobOutputResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers GetJobOutputResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 416:
-		var headers GetJobOutputResponse416Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers416 = &headers
-	case rsp.StatusCode == 500:
-		var headers GetJobOutputResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -9312,26 +7801,6 @@ func ParseStopJobResponse(rsp *http.Response) (*StopJobResponse, error) {
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers StopJobResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers StopJobResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers StopJobResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -9341,64 +7810,7 @@ func ParseStopJobResponse(rsp *http.Response) (*StopJobResponse, error) {
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers StopJobResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers StopJobResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 409:
-		var headers StopJobResponse409Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers409 = &headers
-	case rsp.StatusCode == 422:
-		var headers StopJobResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
-	case rsp.StatusCode == 500:
-		var headers StopJobResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -9449,16 +7861,6 @@ func ParseListProjectsResponse(rsp *http.Response) (*ListProjectsResponse, error
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers ListProjectsResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListProjectsResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -9468,34 +7870,7 @@ func ParseListProjectsResponse(rsp *http.Response) (*ListProjectsResponse, error
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers ListProjectsResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 500:
-		var headers ListProjectsResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -9597,24 +7972,7 @@ func ParseCreateProjectResponse(rsp *http.Response) (*CreateProjectResponse, err
 			}
 			headers.Location = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers201 = &headers
-	case rsp.StatusCode == 400:
-		var headers CreateProjectResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers CreateProjectResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -9624,74 +7982,7 @@ func ParseCreateProjectResponse(rsp *http.Response) (*CreateProjectResponse, err
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers CreateProjectResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 409:
-		var headers CreateProjectResponse409Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers409 = &headers
-	case rsp.StatusCode == 413:
-		var headers CreateProjectResponse413Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 415:
-		var headers CreateProjectResponse415Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers415 = &headers
-	case rsp.StatusCode == 422:
-		var headers CreateProjectResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
-	case rsp.StatusCode == 500:
-		var headers CreateProjectResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -9745,16 +8036,6 @@ func ParseDeleteProjectResponse(rsp *http.Response) (*DeleteProjectResponse, err
 	}
 
 	switch {
-	case rsp.StatusCode == 204:
-		var headers DeleteProjectResponse204Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers204 = &headers
 	case rsp.StatusCode == 401:
 		var headers DeleteProjectResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -9764,44 +8045,7 @@ func ParseDeleteProjectResponse(rsp *http.Response) (*DeleteProjectResponse, err
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers DeleteProjectResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers DeleteProjectResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 500:
-		var headers DeleteProjectResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -9871,13 +8115,6 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 			}
 			headers.ETag = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 304:
 		var headers GetProjectResponse304Headers
@@ -9887,13 +8124,6 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 				return nil, err
 			}
 			headers.ETag = &value
-		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
 		}
 		response.Headers304 = &headers
 	case rsp.StatusCode == 401:
@@ -9905,44 +8135,7 @@ func ParseGetProjectResponse(rsp *http.Response) (*GetProjectResponse, error) {
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers GetProjectResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers GetProjectResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 500:
-		var headers GetProjectResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -10044,24 +8237,7 @@ func ParseReplaceProjectResponse(rsp *http.Response) (*ReplaceProjectResponse, e
 			}
 			headers.ETag = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers ReplaceProjectResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ReplaceProjectResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -10071,84 +8247,7 @@ func ParseReplaceProjectResponse(rsp *http.Response) (*ReplaceProjectResponse, e
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers ReplaceProjectResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers ReplaceProjectResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 412:
-		var headers ReplaceProjectResponse412Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers412 = &headers
-	case rsp.StatusCode == 413:
-		var headers ReplaceProjectResponse413Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 415:
-		var headers ReplaceProjectResponse415Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers415 = &headers
-	case rsp.StatusCode == 422:
-		var headers ReplaceProjectResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
-	case rsp.StatusCode == 500:
-		var headers ReplaceProjectResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -10257,24 +8356,7 @@ func ParseExecuteProjectResponse(rsp *http.Response) (*ExecuteProjectResponse, e
 			}
 			headers.Location = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers202 = &headers
-	case rsp.StatusCode == 400:
-		var headers ExecuteProjectResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ExecuteProjectResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -10284,64 +8366,7 @@ func ParseExecuteProjectResponse(rsp *http.Response) (*ExecuteProjectResponse, e
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers ExecuteProjectResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers ExecuteProjectResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 413:
-		var headers ExecuteProjectResponse413Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 415:
-		var headers ExecuteProjectResponse415Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers415 = &headers
-	case rsp.StatusCode == 422:
-		var headers ExecuteProjectResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers ExecuteProjectResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -10351,34 +8376,7 @@ func ParseExecuteProjectResponse(rsp *http.Response) (*ExecuteProjectResponse, e
 			}
 			headers.RetryAfter = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers429 = &headers
-	case rsp.StatusCode == 500:
-		var headers ExecuteProjectResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
-	case rsp.StatusCode == 503:
-		var headers ExecuteProjectResponse503Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -10508,13 +8506,6 @@ func ParseInvokeLambdaResponse(rsp *http.Response) (*InvokeLambdaResponse, error
 			}
 			headers.Location = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers200 = &headers
 	case rsp.StatusCode == 202:
 		var headers InvokeLambdaResponse202Headers
@@ -10532,24 +8523,7 @@ func ParseInvokeLambdaResponse(rsp *http.Response) (*InvokeLambdaResponse, error
 			}
 			headers.Location = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers202 = &headers
-	case rsp.StatusCode == 400:
-		var headers InvokeLambdaResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers InvokeLambdaResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -10559,74 +8533,7 @@ func ParseInvokeLambdaResponse(rsp *http.Response) (*InvokeLambdaResponse, error
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers InvokeLambdaResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers InvokeLambdaResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 409:
-		var headers InvokeLambdaResponse409Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers409 = &headers
-	case rsp.StatusCode == 413:
-		var headers InvokeLambdaResponse413Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 415:
-		var headers InvokeLambdaResponse415Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers415 = &headers
-	case rsp.StatusCode == 422:
-		var headers InvokeLambdaResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers InvokeLambdaResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -10636,34 +8543,7 @@ func ParseInvokeLambdaResponse(rsp *http.Response) (*InvokeLambdaResponse, error
 			}
 			headers.RetryAfter = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers429 = &headers
-	case rsp.StatusCode == 500:
-		var headers InvokeLambdaResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
-	case rsp.StatusCode == 503:
-		var headers InvokeLambdaResponse503Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -10770,36 +8650,6 @@ func ParseInvokeLambdaBatchResponse(rsp *http.Response) (*InvokeLambdaBatchRespo
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers InvokeLambdaBatchResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 202:
-		var headers InvokeLambdaBatchResponse202Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers202 = &headers
-	case rsp.StatusCode == 400:
-		var headers InvokeLambdaBatchResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers InvokeLambdaBatchResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -10809,64 +8659,7 @@ func ParseInvokeLambdaBatchResponse(rsp *http.Response) (*InvokeLambdaBatchRespo
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers InvokeLambdaBatchResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers InvokeLambdaBatchResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 413:
-		var headers InvokeLambdaBatchResponse413Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 415:
-		var headers InvokeLambdaBatchResponse415Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers415 = &headers
-	case rsp.StatusCode == 422:
-		var headers InvokeLambdaBatchResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers InvokeLambdaBatchResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -10876,34 +8669,7 @@ func ParseInvokeLambdaBatchResponse(rsp *http.Response) (*InvokeLambdaBatchRespo
 			}
 			headers.RetryAfter = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers429 = &headers
-	case rsp.StatusCode == 500:
-		var headers InvokeLambdaBatchResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
-	case rsp.StatusCode == 503:
-		var headers InvokeLambdaBatchResponse503Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -11005,24 +8771,7 @@ func ParseSetProjectValuesResponse(rsp *http.Response) (*SetProjectValuesRespons
 			}
 			headers.ETag = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers SetProjectValuesResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers SetProjectValuesResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -11032,84 +8781,7 @@ func ParseSetProjectValuesResponse(rsp *http.Response) (*SetProjectValuesRespons
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers SetProjectValuesResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers SetProjectValuesResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 412:
-		var headers SetProjectValuesResponse412Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers412 = &headers
-	case rsp.StatusCode == 413:
-		var headers SetProjectValuesResponse413Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 415:
-		var headers SetProjectValuesResponse415Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers415 = &headers
-	case rsp.StatusCode == 422:
-		var headers SetProjectValuesResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
-	case rsp.StatusCode == 500:
-		var headers SetProjectValuesResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -11195,26 +8867,6 @@ func ParseValidateParametersResponse(rsp *http.Response) (*ValidateParametersRes
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers ValidateParametersResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers ValidateParametersResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ValidateParametersResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -11224,74 +8876,7 @@ func ParseValidateParametersResponse(rsp *http.Response) (*ValidateParametersRes
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers ValidateParametersResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers ValidateParametersResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 413:
-		var headers ValidateParametersResponse413Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 415:
-		var headers ValidateParametersResponse415Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers415 = &headers
-	case rsp.StatusCode == 422:
-		var headers ValidateParametersResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
-	case rsp.StatusCode == 500:
-		var headers ValidateParametersResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -11342,16 +8927,6 @@ func ParseGetSettingsResponse(rsp *http.Response) (*GetSettingsResponse, error) 
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers GetSettingsResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetSettingsResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -11361,34 +8936,7 @@ func ParseGetSettingsResponse(rsp *http.Response) (*GetSettingsResponse, error) 
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers GetSettingsResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 500:
-		var headers GetSettingsResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -11453,26 +9001,6 @@ func ParseUpdateSettingsResponse(rsp *http.Response) (*UpdateSettingsResponse, e
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers UpdateSettingsResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers UpdateSettingsResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers UpdateSettingsResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -11482,44 +9010,7 @@ func ParseUpdateSettingsResponse(rsp *http.Response) (*UpdateSettingsResponse, e
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers UpdateSettingsResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 422:
-		var headers UpdateSettingsResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
-	case rsp.StatusCode == 500:
-		var headers UpdateSettingsResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -11553,29 +9044,6 @@ func ParseHealthzResponse(rsp *http.Response) (*HealthzResponse, error) {
 		}
 		response.ApplicationproblemJSON500 = &dest
 
-	}
-
-	switch {
-	case rsp.StatusCode == 200:
-		var headers HealthzResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 500:
-		var headers HealthzResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -11616,39 +9084,6 @@ func ParseReadyzResponse(rsp *http.Response) (*ReadyzResponse, error) {
 		}
 		response.ApplicationproblemJSON503 = &dest
 
-	}
-
-	switch {
-	case rsp.StatusCode == 200:
-		var headers ReadyzResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 500:
-		var headers ReadyzResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
-	case rsp.StatusCode == 503:
-		var headers ReadyzResponse503Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -11706,16 +9141,6 @@ func ParseWorkflowInstanceJobStateResponse(rsp *http.Response) (*WorkflowInstanc
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers WorkflowInstanceJobStateResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers WorkflowInstanceJobStateResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -11725,44 +9150,7 @@ func ParseWorkflowInstanceJobStateResponse(rsp *http.Response) (*WorkflowInstanc
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers WorkflowInstanceJobStateResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers WorkflowInstanceJobStateResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 500:
-		var headers WorkflowInstanceJobStateResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -11869,26 +9257,6 @@ func ParseWorkflowExecuteResponse(rsp *http.Response) (*WorkflowExecuteResponse,
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers WorkflowExecuteResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers WorkflowExecuteResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers WorkflowExecuteResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -11898,74 +9266,7 @@ func ParseWorkflowExecuteResponse(rsp *http.Response) (*WorkflowExecuteResponse,
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers WorkflowExecuteResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers WorkflowExecuteResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 409:
-		var headers WorkflowExecuteResponse409Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers409 = &headers
-	case rsp.StatusCode == 413:
-		var headers WorkflowExecuteResponse413Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 415:
-		var headers WorkflowExecuteResponse415Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers415 = &headers
-	case rsp.StatusCode == 422:
-		var headers WorkflowExecuteResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers WorkflowExecuteResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -11975,34 +9276,7 @@ func ParseWorkflowExecuteResponse(rsp *http.Response) (*WorkflowExecuteResponse,
 			}
 			headers.RetryAfter = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers429 = &headers
-	case rsp.StatusCode == 500:
-		var headers WorkflowExecuteResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
-	case rsp.StatusCode == 503:
-		var headers WorkflowExecuteResponse503Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12060,16 +9334,6 @@ func ParseWorkflowJobStateResponse(rsp *http.Response) (*WorkflowJobStateRespons
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers WorkflowJobStateResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers WorkflowJobStateResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -12079,44 +9343,7 @@ func ParseWorkflowJobStateResponse(rsp *http.Response) (*WorkflowJobStateRespons
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers WorkflowJobStateResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers WorkflowJobStateResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 500:
-		var headers WorkflowJobStateResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -12216,26 +9443,6 @@ func ParseWorkflowLambdaExecuteAliasResponse(rsp *http.Response) (*WorkflowLambd
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers WorkflowLambdaExecuteAliasResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers WorkflowLambdaExecuteAliasResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers WorkflowLambdaExecuteAliasResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -12245,64 +9452,7 @@ func ParseWorkflowLambdaExecuteAliasResponse(rsp *http.Response) (*WorkflowLambd
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers WorkflowLambdaExecuteAliasResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers WorkflowLambdaExecuteAliasResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 413:
-		var headers WorkflowLambdaExecuteAliasResponse413Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 415:
-		var headers WorkflowLambdaExecuteAliasResponse415Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers415 = &headers
-	case rsp.StatusCode == 422:
-		var headers WorkflowLambdaExecuteAliasResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers WorkflowLambdaExecuteAliasResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -12312,34 +9462,7 @@ func ParseWorkflowLambdaExecuteAliasResponse(rsp *http.Response) (*WorkflowLambd
 			}
 			headers.RetryAfter = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers429 = &headers
-	case rsp.StatusCode == 500:
-		var headers WorkflowLambdaExecuteAliasResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
-	case rsp.StatusCode == 503:
-		var headers WorkflowLambdaExecuteAliasResponse503Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12439,26 +9562,6 @@ func ParseWorkflowLambdaExecuteResponse(rsp *http.Response) (*WorkflowLambdaExec
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers WorkflowLambdaExecuteResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers WorkflowLambdaExecuteResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers WorkflowLambdaExecuteResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -12468,64 +9571,7 @@ func ParseWorkflowLambdaExecuteResponse(rsp *http.Response) (*WorkflowLambdaExec
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers WorkflowLambdaExecuteResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers WorkflowLambdaExecuteResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 413:
-		var headers WorkflowLambdaExecuteResponse413Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 415:
-		var headers WorkflowLambdaExecuteResponse415Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers415 = &headers
-	case rsp.StatusCode == 422:
-		var headers WorkflowLambdaExecuteResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers WorkflowLambdaExecuteResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -12535,34 +9581,7 @@ func ParseWorkflowLambdaExecuteResponse(rsp *http.Response) (*WorkflowLambdaExec
 			}
 			headers.RetryAfter = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers429 = &headers
-	case rsp.StatusCode == 500:
-		var headers WorkflowLambdaExecuteResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
-	case rsp.StatusCode == 503:
-		var headers WorkflowLambdaExecuteResponse503Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12620,16 +9639,6 @@ func ParseWorkflowListParamsResponse(rsp *http.Response) (*WorkflowListParamsRes
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers WorkflowListParamsResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers WorkflowListParamsResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -12639,44 +9648,7 @@ func ParseWorkflowListParamsResponse(rsp *http.Response) (*WorkflowListParamsRes
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers WorkflowListParamsResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers WorkflowListParamsResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 500:
-		var headers WorkflowListParamsResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -12734,16 +9706,6 @@ func ParseWorkflowGetParamResponse(rsp *http.Response) (*WorkflowGetParamRespons
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers WorkflowGetParamResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers WorkflowGetParamResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -12753,44 +9715,7 @@ func ParseWorkflowGetParamResponse(rsp *http.Response) (*WorkflowGetParamRespons
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers WorkflowGetParamResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers WorkflowGetParamResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 500:
-		var headers WorkflowGetParamResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -12876,26 +9801,6 @@ func ParseWorkflowUpdateParamsResponse(rsp *http.Response) (*WorkflowUpdateParam
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers WorkflowUpdateParamsResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers WorkflowUpdateParamsResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers WorkflowUpdateParamsResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -12905,74 +9810,7 @@ func ParseWorkflowUpdateParamsResponse(rsp *http.Response) (*WorkflowUpdateParam
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers WorkflowUpdateParamsResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers WorkflowUpdateParamsResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 413:
-		var headers WorkflowUpdateParamsResponse413Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 415:
-		var headers WorkflowUpdateParamsResponse415Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers415 = &headers
-	case rsp.StatusCode == 422:
-		var headers WorkflowUpdateParamsResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
-	case rsp.StatusCode == 500:
-		var headers WorkflowUpdateParamsResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
 	}
 
 	return response, nil
@@ -13072,26 +9910,6 @@ func ParseWorkflowUploadAndExecuteResponse(rsp *http.Response) (*WorkflowUploadA
 	}
 
 	switch {
-	case rsp.StatusCode == 200:
-		var headers WorkflowUploadAndExecuteResponse200Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers WorkflowUploadAndExecuteResponse400Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers WorkflowUploadAndExecuteResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -13101,64 +9919,7 @@ func ParseWorkflowUploadAndExecuteResponse(rsp *http.Response) (*WorkflowUploadA
 			}
 			headers.WWWAuthenticate = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers WorkflowUploadAndExecuteResponse403Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 404:
-		var headers WorkflowUploadAndExecuteResponse404Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers404 = &headers
-	case rsp.StatusCode == 413:
-		var headers WorkflowUploadAndExecuteResponse413Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 415:
-		var headers WorkflowUploadAndExecuteResponse415Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers415 = &headers
-	case rsp.StatusCode == 422:
-		var headers WorkflowUploadAndExecuteResponse422Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers WorkflowUploadAndExecuteResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -13168,34 +9929,7 @@ func ParseWorkflowUploadAndExecuteResponse(rsp *http.Response) (*WorkflowUploadA
 			}
 			headers.RetryAfter = &value
 		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
 		response.Headers429 = &headers
-	case rsp.StatusCode == 500:
-		var headers WorkflowUploadAndExecuteResponse500Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers500 = &headers
-	case rsp.StatusCode == 503:
-		var headers WorkflowUploadAndExecuteResponse503Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = &value
-		}
-		response.Headers503 = &headers
 	}
 
 	return response, nil

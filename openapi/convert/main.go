@@ -13,7 +13,7 @@
 //   - the 401 and 403 of every operation that needs a token, and the 500
 //     every operation may return;
 //   - application/problem+json as the media type of problem documents;
-//   - the X-Request-Id, WWW-Authenticate and Retry-After headers;
+//   - the WWW-Authenticate and Retry-After headers;
 //   - multipart bodies whose file parts are named after parameters.
 //
 // It also fails when an operation lacks an operationId, a summary or a
@@ -42,7 +42,6 @@ const (
 	problemMediaType  = "application/problem+json"
 	jsonMediaType     = "application/json"
 	multipartType     = "multipart/form-data"
-	requestIDHeader   = "X-Request-Id"
 	retryAfterHeader  = "Retry-After"
 	authenticateHdr   = "WWW-Authenticate"
 	workflowPathStart = "/{project}/"
@@ -139,8 +138,6 @@ func addSharedComponents(doc *openapi3.T) {
 	if doc.Components.Headers == nil {
 		doc.Components.Headers = openapi3.Headers{}
 	}
-	doc.Components.Headers[requestIDHeader] = header(
-		"Id of the request, also logged by the server. A client's own X-Request-Id of at most 64 characters is kept.")
 	doc.Components.Headers[retryAfterHeader] = header("Seconds to wait before retrying.")
 	doc.Components.Headers[retryAfterHeader].Value.Schema = openapi3.NewIntegerSchema().NewRef()
 	doc.Components.Headers[authenticateHdr] = header(`The bearer challenge, such as Bearer realm="lambdaflow".`)
@@ -166,6 +163,12 @@ func fixSchemas(doc *openapi3.T) {
 
 	seen := map[*openapi3.Schema]bool{}
 	for name, ref := range doc.Components.Schemas {
+		// swag names enum values after the Go constants, which mean
+		// nothing to clients in other languages and would give Go
+		// clients names such as StateStateCompleted.
+		for _, key := range []string{"x-enum-varnames", "x-enum-comments", "x-enum-descriptions"} {
+			delete(ref.Value.Extensions, key)
+		}
 		if name != anyValue {
 			walkSchema(ref, seen)
 		}
@@ -303,7 +306,6 @@ func fixResponse(doc *openapi3.T, code string, resp *openapi3.Response) {
 	if resp.Headers == nil {
 		resp.Headers = openapi3.Headers{}
 	}
-	resp.Headers[requestIDHeader] = headerRef(doc, requestIDHeader)
 	if code == "429" {
 		resp.Headers[retryAfterHeader] = headerRef(doc, retryAfterHeader)
 	}
@@ -364,14 +366,15 @@ func fixMultipart(body *openapi3.RequestBody) {
 		field.Description = description
 		media.Schema = openapi3.NewObjectSchema().WithProperty("request", field).NewRef()
 	}
+	// The file parts are any additional properties. A schema for them
+	// (a string of format binary) would be more exact, but kin-openapi
+	// v0.153.0 rejects every multipart part that the additionalProperties
+	// schema names only by its type, and Swagger UI and several client
+	// generators mishandle such schemas too.
 	schema := media.Schema.Value
-	file := openapi3.NewStringSchema()
-	file.Format = "binary"
-	file.Description = "A file part named after a file parameter"
-	schema.AdditionalProperties = openapi3.AdditionalProperties{Schema: file.NewRef()}
-	if schema.Description == "" {
-		schema.Description = "Form fields, and one file part per file parameter"
-	}
+	allowed := true
+	schema.AdditionalProperties = openapi3.AdditionalProperties{Has: &allowed}
+	schema.Description = "Form fields, and one file part per file parameter of the project, named after the parameter"
 	media.Encoding = nil
 	slices.Sort(schema.Required)
 }
