@@ -38,7 +38,7 @@ import (
 func main() {
 	if err := newRootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lambdaflow:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -49,6 +49,10 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return withExitCode(exitUsage, err)
+	})
 	root.AddCommand(newServeCommand())
+	root.AddCommand(newClientCommands()...)
 	return root
 }
