@@ -52,8 +52,8 @@ type instance struct {
 	// document.
 	spec   *specValidator
 	client *http.Client
-	logMu sync.Mutex
-	log   bytes.Buffer
+	logMu  sync.Mutex
+	log    bytes.Buffer
 }
 
 // startServer runs the binary on a free loopback port with dataDir and
