@@ -112,7 +112,7 @@ func firstSet(values ...string) string {
 	return ""
 }
 
-// response is what every generated response type provides.
+// response is the method set that every generated response type has.
 type response interface {
 	StatusCode() int
 }

@@ -197,8 +197,8 @@ func (v *specValidator) checkResponse(input *openapi3filter.RequestValidationInp
 	})
 }
 
-// authenticate checks the bearer scheme's presence when the server uses
-// tokens. Whether a token is valid is the server's to say.
+// authenticate checks that a request carries a bearer token when the
+// server uses tokens. The server decides whether the token is valid.
 func (v *specValidator) authenticate(_ context.Context, input *openapi3filter.AuthenticationInput) error {
 	if !v.tokens {
 		return nil

@@ -66,6 +66,7 @@ func run(in, out string) error {
 	if err := json.Unmarshal(data, &v2); err != nil {
 		return fmt.Errorf("decoding %s: %w", in, err)
 	}
+
 	doc, err := openapi2conv.ToV3(&v2)
 	if err != nil {
 		return fmt.Errorf("converting %s: %w", in, err)
@@ -73,6 +74,7 @@ func run(in, out string) error {
 	if err := fix(doc); err != nil {
 		return err
 	}
+
 	tree, err := doc.MarshalYAML()
 	if err != nil {
 		return err
@@ -156,10 +158,10 @@ const anyValue = "AnyValue"
 // a nullable reference the type object, because nullable without a type
 // means nothing in OpenAPI 3.0.3.
 func fixSchemas(doc *openapi3.T) {
-	any := openapi3.NewSchema()
-	any.Nullable = true
-	any.Description = "Any JSON value: a string, number, boolean, array, object or null"
-	doc.Components.Schemas[anyValue] = any.NewRef()
+	anySchema := openapi3.NewSchema()
+	anySchema.Nullable = true
+	anySchema.Description = "Any JSON value: a string, number, boolean, array, object or null"
+	doc.Components.Schemas[anyValue] = anySchema.NewRef()
 
 	seen := map[*openapi3.Schema]bool{}
 	for name, ref := range doc.Components.Schemas {
@@ -221,15 +223,15 @@ func anyOrWalk(ref *openapi3.SchemaRef, seen map[*openapi3.Schema]bool) *openapi
 	s := ref.Value
 	if ref.Ref == "" && s != nil && s.Type == nil && len(s.AllOf) == 0 && len(s.AnyOf) == 0 &&
 		len(s.OneOf) == 0 && len(s.Properties) == 0 && s.Items == nil {
-		any := openapi3.NewSchemaRef("#/components/schemas/"+anyValue, nil)
+		ref := openapi3.NewSchemaRef("#/components/schemas/"+anyValue, nil)
 		if s.Description == "" {
-			return any
+			return ref
 		}
 		// A reference cannot carry a description in OpenAPI 3.0, so
 		// allOf keeps the field's own.
 		wrapped := openapi3.NewSchema()
 		wrapped.Description = s.Description
-		wrapped.AllOf = openapi3.SchemaRefs{any}
+		wrapped.AllOf = openapi3.SchemaRefs{ref}
 		return wrapped.NewRef()
 	}
 	walkSchema(ref, seen)
@@ -357,10 +359,10 @@ func fixMultipart(body *openapi3.RequestBody) {
 		return
 	}
 	if media.Schema.Ref != "" {
-		json := body.Content.Get(jsonMediaType)
+		jsonMedia := body.Content.Get(jsonMediaType)
 		description := "The JSON body as text"
-		if json != nil && json.Schema != nil {
-			description += ", as " + strings.TrimPrefix(json.Schema.Ref, "#/components/schemas/") + " describes"
+		if jsonMedia != nil && jsonMedia.Schema != nil {
+			description += ", as " + strings.TrimPrefix(jsonMedia.Schema.Ref, "#/components/schemas/") + " describes"
 		}
 		field := openapi3.NewStringSchema()
 		field.Description = description
