@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin/lambdaflow
 
-.PHONY: help run build test lint bench fuzz soak clean
+.PHONY: help run build test lint bench fuzz soak clean openapi openapi-lint
 
 # FUZZTIME is how long `make fuzz` runs each fuzz target; SOAKTIME is how
 # long `make soak` loads the server.
@@ -12,8 +12,14 @@ SOAKTIME ?= 60s
 FUZZ_TARGETS := ./projects:FuzzValidate ./projects:FuzzBind ./projects/blocks:FuzzExpression \
 	./projects/blocks:FuzzCSVRead ./projects/blocks:FuzzJSONRead
 
+# Code generators, pinned. `go run pkg@version` builds each with its own
+# module requirements, so they do not change go.mod.
+SWAG := $(GO) run github.com/swaggo/swag/cmd/swag@v1.16.6
+OAPI_CODEGEN := $(GO) run github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen@v2.8.2
+REDOCLY := npx --yes @redocly/cli@2.77.0
+
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 run: ## start the service on 127.0.0.1:8080 with the example projects (data in ./data)
 	$(GO) run ./cmd/lambdaflow serve
@@ -40,6 +46,14 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s); failing inputs land in
 
 soak: ## run the soak test for SOAKTIME (default 60s) and print its figures
 	LAMBDAFLOW_SOAK=$(SOAKTIME) $(GO) test -race -count=1 -run '^TestSoak$$' -v ./cmd/lambdaflow
+openapi: ## regenerate docs/ (swag), openapi/openapi.yaml and the Go client in openapi/client
+	$(SWAG) init --quiet --generalInfo cmd/lambdaflow/main.go --dir ./ --exclude examples,openapi \
+		--parseInternal --useStructName --requiredByDefault --output docs
+	$(GO) run ./openapi/convert --in docs/swagger.json --out openapi/openapi.yaml
+	$(OAPI_CODEGEN) --config openapi/client/oapi-codegen.yaml openapi/openapi.yaml
+
+openapi-lint: ## lint openapi/openapi.yaml with Redocly (needs Node.js and npx)
+	$(REDOCLY) lint --config openapi/redocly.yaml openapi/openapi.yaml
 
 clean: ## remove build output and the local data directory
 	rm -rf bin data

@@ -32,7 +32,7 @@ type BatchRequest struct {
 // BatchItem is the parameter set of one instance of a batch.
 type BatchItem struct {
 	// Parameters maps parameter names to values, as in InvokeRequest.
-	Parameters map[string]any `json:"parameters"`
+	Parameters map[string]any `json:"parameters,omitempty"`
 }
 
 // BatchResponse lists the jobs of a batch in the order of its items.
@@ -43,16 +43,18 @@ type BatchResponse struct {
 // batch godoc
 //
 //	@Summary		Run one instance per parameter set
+//	@ID				invokeLambdaBatch
 //	@Description	Checks every parameter set before queueing any: one invalid set rejects the batch, with errors naming its index (items[3].parameters.year). The instances are queued in the order of the items. When the queue rejects one, the ones already queued are stopped.
 //	@Tags			lambda
 //	@Accept			json
 //	@Produce		json
-//	@Param			project	path		string			true	"project name"
-//	@Param			request	body		BatchRequest	true	"parameter sets and options"
-//	@Success		200		{object}	BatchResponse	"every job ended within the wait"
-//	@Success		202		{object}	BatchResponse	"some jobs are queued or still run"
+//	@Param			project						path		string			true	"project name"
+//	@Param			request						body		BatchRequest	true	"parameter sets and options"
+//	@Success		200							{object}	BatchResponse	"every job ended within the wait"
+//	@Success		202							{object}	BatchResponse	"some jobs are queued or still run"
 //	@Failure		400,404,413,415,422,429,503	{object}	httpapi.Problem
-//	@Router			/projects/{project}/lambda/batch [post]
+//	@Security		BearerAuth
+//	@Router			/api/v1/projects/{project}/lambda/batch [post]
 func (s *Service) batch(c *gin.Context) error {
 	var req BatchRequest
 	if err := httpapi.DecodeJSON(c, &req, s.cfg.MaxBodyBytes, false); err != nil {

@@ -81,17 +81,20 @@ type runOptions struct {
 // invoke godoc
 //
 //	@Summary		Run a parameterised instance of a project
+//	@ID				invokeLambda
 //	@Description	Clones the project's definition into an ephemeral instance with the given parameters and queues it with a lock of its own, so instances never wait for each other or for the project's own jobs, only for a slot. With multipart/form-data, the form field "request" holds this JSON body and file parts named after file parameters are stored with the instance.
 //	@Tags			lambda
 //	@Accept			json,mpfd
 //	@Produce		json
-//	@Param			project	path		string			true	"project name"
-//	@Param			request	body		InvokeRequest	false	"parameters and options"
-//	@Success		200		{object}	pool.Job	"the job ended within the wait"
-//	@Success		202		{object}	pool.Job	"the job is queued or still runs"
-//	@Header			200,202	{string}	Location	"the job's URL"
+//	@Param			project							path		string				true	"project name"
+//	@Param			request							body		InvokeRequest		false	"parameters and options"
+//	@Success		200								{object}	pool.Job			"the job ended within the wait"
+//	@Success		202								{object}	pool.Job			"the job is queued or still runs"
+//	@Header			200,202							{string}	Location			"the job's URL"
+//	@Header			200,202							{string}	Idempotent-Replayed	"true when an earlier request with the same idempotencyKey queued the job"
 //	@Failure		400,404,409,413,415,422,429,503	{object}	httpapi.Problem
-//	@Router			/projects/{project}/lambda [post]
+//	@Security		BearerAuth
+//	@Router			/api/v1/projects/{project}/lambda [post]
 func (s *Service) invoke(c *gin.Context) error {
 	if c.ContentType() == "multipart/form-data" {
 		return s.invokeUpload(c)
@@ -309,7 +312,7 @@ func jobPath(id string) string {
 type InstanceResponse struct {
 	Instance
 	// State is the state of the instance's job.
-	State pool.State `json:"state" enums:"QUEUED,BLOCKED,RUNNING,CANCELLING,COMPLETED,FAILED,CANCELLED"`
+	State pool.State `json:"state"`
 	// Outputs lists the files the job wrote; they stay downloadable
 	// through the job after the instance is gone.
 	Outputs []pool.Output `json:"outputs"`
@@ -318,13 +321,15 @@ type InstanceResponse struct {
 // getInstance godoc
 //
 //	@Summary		Get an instance
+//	@ID				getInstance
 //	@Description	An instance exists while its job is active and, when invoked with deleteExecutionOnFinish false, for the retention period after the job ended.
 //	@Tags			lambda
 //	@Produce		json
-//	@Param			instance	path		string	true	"instance id"
+//	@Param			instance	path		string	true	"Instance id (UUID)"	format(uuid)
 //	@Success		200			{object}	InstanceResponse
 //	@Failure		404			{object}	httpapi.Problem
-//	@Router			/instances/{instance} [get]
+//	@Security		BearerAuth
+//	@Router			/api/v1/instances/{instance} [get]
 func (s *Service) getInstance(c *gin.Context) error {
 	id := c.Param("instance")
 	inst, err := s.store.Instance(c.Request.Context(), id)

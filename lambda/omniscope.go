@@ -80,7 +80,7 @@ type WorkflowLambdaRequest struct {
 type WorkflowParams struct {
 	// Updates sets one parameter each. A parameter not listed takes the
 	// project's current value, then its default.
-	Updates []ParamUpdate `json:"updates"`
+	Updates []ParamUpdate `json:"updates,omitempty"`
 	// WaitForIdle, on a lambda execution, delays the response until the
 	// job ended or the server's maximum wait (60s unless configured
 	// otherwise) passed. On updateparams it has no effect, because setting
@@ -94,7 +94,7 @@ type ParamUpdate struct {
 	Name string `json:"name"`
 	// Value is the parameter's value in its JSON form. On updateparams,
 	// null removes the current value, so the default applies again.
-	Value any `json:"value"`
+	Value any `json:"value" extensions:"x-nullable"`
 	// FormDataKey, only on uploadandexecute, names the file part whose
 	// file becomes the value of this FILE parameter.
 	FormDataKey string `json:"formDataKey,omitempty"`
@@ -103,13 +103,13 @@ type ParamUpdate struct {
 // WorkflowJobResponse is the response of an execution.
 type WorkflowJobResponse struct {
 	// JobID names the queued job.
-	JobID string `json:"jobId"`
+	JobID string `json:"jobId" format:"uuid"`
 }
 
 // WorkflowLambdaResponse is the response of a lambda execution.
 type WorkflowLambdaResponse struct {
 	// JobID names the instance's job.
-	JobID string `json:"jobId"`
+	JobID string `json:"jobId" format:"uuid"`
 	// LambdaProjectPath is "{project}/instances/{instance id}", which
 	// takes the place of the project in GET
 	// /{lambdaProjectPath}/w/job/{jobId}/state.
@@ -133,10 +133,10 @@ type WorkflowJobState struct {
 func (s *Service) RegisterWorkflowRoutes(r gin.IRouter) {
 	r.POST("/:project/w/execute", handleWorkflow(s.workflowExecute))
 	r.POST("/:project/w/lambdaexecute", handleWorkflow(s.workflowLambda))
-	r.POST("/:project/w/lambda/execute", handleWorkflow(s.workflowLambda))
+	r.POST("/:project/w/lambda/execute", handleWorkflow(s.workflowLambdaAlias))
 	r.POST("/:project/w/uploadandexecute", handleWorkflow(s.workflowUploadExecute))
 	r.GET("/:project/w/job/:job/state", handleWorkflow(s.workflowJobState))
-	r.GET("/:project/instances/:instance/w/job/:job/state", handleWorkflow(s.workflowJobState))
+	r.GET("/:project/instances/:instance/w/job/:job/state", handleWorkflow(s.workflowInstanceJobState))
 	r.GET("/:project/w/param", handleWorkflow(s.workflowParams))
 	r.GET("/:project/w/param/:name", handleWorkflow(s.workflowParam))
 	r.POST("/:project/w/updateparams", handleWorkflow(s.workflowUpdateParams))
@@ -196,14 +196,16 @@ func workflowField(field string) string {
 // workflowExecute godoc
 //
 //	@Summary		Run a project (Omniscope style)
+//	@ID				workflowExecute
 //	@Description	Queues a job of the project with its current values, like POST /api/v1/projects/{project}/execute. Unlike the native route, a project that already has a job running or waiting rejects the request with 409 WORKFLOW_ALREADY_RUNNING unless cancelExisting is true, which stops that job first.
 //	@Tags			omniscope
 //	@Accept			json
 //	@Produce		json
-//	@Param			project	path		string					true	"project name"
-//	@Param			request	body		WorkflowExecuteRequest	false	"what to run"
-//	@Success		200		{object}	WorkflowJobResponse
+//	@Param			project							path		string					true	"project name"
+//	@Param			request							body		WorkflowExecuteRequest	false	"what to run"
+//	@Success		200								{object}	WorkflowJobResponse
 //	@Failure		400,404,409,413,415,422,429,503	{object}	WorkflowError
+//	@Security		BearerAuth
 //	@Router			/{project}/w/execute [post]
 func (s *Service) workflowExecute(c *gin.Context) error {
 	var req WorkflowExecuteRequest
@@ -247,14 +249,16 @@ func (s *Service) workflowExecute(c *gin.Context) error {
 // workflowLambda godoc
 //
 //	@Summary		Run a parameterised instance (Omniscope style)
+//	@ID				workflowLambdaExecute
 //	@Description	Runs an instance like POST /api/v1/projects/{project}/lambda, with the parameters given as params.updates. With params.waitForIdle true the response waits until the job ended or the server's maximum wait passed. Also served at /{project}/w/lambda/execute.
 //	@Tags			omniscope
 //	@Accept			json
 //	@Produce		json
-//	@Param			project	path		string					true	"project name"
-//	@Param			request	body		WorkflowLambdaRequest	false	"parameters and options"
-//	@Success		200		{object}	WorkflowLambdaResponse
+//	@Param			project						path		string					true	"project name"
+//	@Param			request						body		WorkflowLambdaRequest	false	"parameters and options"
+//	@Success		200							{object}	WorkflowLambdaResponse
 //	@Failure		400,404,413,415,422,429,503	{object}	WorkflowError
+//	@Security		BearerAuth
 //	@Router			/{project}/w/lambdaexecute [post]
 func (s *Service) workflowLambda(c *gin.Context) error {
 	var req WorkflowLambdaRequest
@@ -265,6 +269,24 @@ func (s *Service) workflowLambda(c *gin.Context) error {
 		return httpapi.Validation("the lambda request is invalid", errs)
 	}
 	return s.runWorkflowLambda(c, &req, nil)
+}
+
+// workflowLambdaAlias godoc
+//
+//	@Summary		Run a parameterised instance (Omniscope style, second path)
+//	@ID				workflowLambdaExecuteAlias
+//	@Description	The same as POST /{project}/w/lambdaexecute, served at the path that other Omniscope clients use.
+//	@Tags			omniscope
+//	@Accept			json
+//	@Produce		json
+//	@Param			project						path		string					true	"project name"
+//	@Param			request						body		WorkflowLambdaRequest	false	"parameters and options"
+//	@Success		200							{object}	WorkflowLambdaResponse
+//	@Failure		400,404,413,415,422,429,503	{object}	WorkflowError
+//	@Security		BearerAuth
+//	@Router			/{project}/w/lambda/execute [post]
+func (s *Service) workflowLambdaAlias(c *gin.Context) error {
+	return s.workflowLambda(c)
 }
 
 // runWorkflowLambda runs req through the native lambda path and writes
@@ -337,13 +359,15 @@ func checkUpdateList(field string, updates []ParamUpdate, files bool) []httpapi.
 // workflowJobState godoc
 //
 //	@Summary		Get a job's state (Omniscope style)
+//	@ID				workflowJobState
 //	@Description	Returns the state of a job of the project, or of the instance when the path names one. A job whose instance was removed when it ended still returns its final state.
 //	@Tags			omniscope
 //	@Produce		json
 //	@Param			project	path		string	true	"project name"
-//	@Param			job		path		string	true	"job id"
+//	@Param			job		path		string	true	"Job id (UUID)"	format(uuid)
 //	@Success		200		{object}	WorkflowJobState
 //	@Failure		404		{object}	WorkflowError
+//	@Security		BearerAuth
 //	@Router			/{project}/w/job/{job}/state [get]
 func (s *Service) workflowJobState(c *gin.Context) error {
 	project, id := c.Param("project"), c.Param("job")
@@ -357,6 +381,24 @@ func (s *Service) workflowJobState(c *gin.Context) error {
 	}
 	c.JSON(http.StatusOK, workflowState(job))
 	return nil
+}
+
+// workflowInstanceJobState godoc
+//
+//	@Summary		Get the state of an instance's job (Omniscope style)
+//	@ID				workflowInstanceJobState
+//	@Description	Returns the state of the job of the instance that lambdaProjectPath names. Any other job is 404 JOB_NOT_FOUND. The state stays readable after the instance was removed.
+//	@Tags			omniscope
+//	@Produce		json
+//	@Param			project		path		string	true	"project name"
+//	@Param			instance	path		string	true	"Instance id (UUID)"	format(uuid)
+//	@Param			job			path		string	true	"Job id (UUID)"			format(uuid)
+//	@Success		200			{object}	WorkflowJobState
+//	@Failure		404			{object}	WorkflowError
+//	@Security		BearerAuth
+//	@Router			/{project}/instances/{instance}/w/job/{job}/state [get]
+func (s *Service) workflowInstanceJobState(c *gin.Context) error {
+	return s.workflowJobState(c)
 }
 
 // jobNotFound returns the 404 of a job that the path does not name:

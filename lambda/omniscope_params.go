@@ -41,7 +41,7 @@ type ParamValue struct {
 	Type string `json:"type" enums:"TEXT,NUMBER,BOOLEAN,DATE,FILE"`
 	// Value is the current value, else the default, else null. Dates are
 	// YYYY-MM-DD and date-times RFC 3339 strings.
-	Value any `json:"value"`
+	Value any `json:"value" extensions:"x-nullable"`
 }
 
 // ParamValues lists a project's parameters in declaration order.
@@ -61,11 +61,13 @@ type UpdateParamsResponse struct {
 // workflowParams godoc
 //
 //	@Summary	List parameter values (Omniscope style)
+//	@ID			workflowListParams
 //	@Tags		omniscope
 //	@Produce	json
 //	@Param		project	path		string	true	"project name"
 //	@Success	200		{object}	ParamValues
 //	@Failure	404		{object}	WorkflowError
+//	@Security	BearerAuth
 //	@Router		/{project}/w/param [get]
 func (s *Service) workflowParams(c *gin.Context) error {
 	rec, err := s.load(c)
@@ -83,12 +85,14 @@ func (s *Service) workflowParams(c *gin.Context) error {
 // workflowParam godoc
 //
 //	@Summary	Get one parameter value (Omniscope style)
+//	@ID			workflowGetParam
 //	@Tags		omniscope
 //	@Produce	json
 //	@Param		project	path		string	true	"project name"
 //	@Param		name	path		string	true	"parameter name"
 //	@Success	200		{object}	ParamValue
 //	@Failure	404		{object}	WorkflowError
+//	@Security	BearerAuth
 //	@Router		/{project}/w/param/{name} [get]
 func (s *Service) workflowParam(c *gin.Context) error {
 	rec, err := s.load(c)
@@ -116,14 +120,16 @@ func paramValue(rec *projects.Record, def *projects.Parameter) ParamValue {
 // workflowUpdateParams godoc
 //
 //	@Summary		Set current parameter values (Omniscope style)
+//	@ID				workflowUpdateParams
 //	@Description	Sets the values that plain executions use, like PATCH /api/v1/projects/{project}/parameters. A null value removes the current value, so the default applies again. Nothing changes unless every value is valid. waitForIdle has no effect, because setting values runs nothing.
 //	@Tags			omniscope
 //	@Accept			json
 //	@Produce		json
-//	@Param			project	path		string				true	"project name"
-//	@Param			request	body		UpdateParamsRequest	true	"the values to set"
-//	@Success		200		{object}	UpdateParamsResponse
+//	@Param			project				path		string				true	"project name"
+//	@Param			request				body		UpdateParamsRequest	true	"the values to set"
+//	@Success		200					{object}	UpdateParamsResponse
 //	@Failure		400,404,413,415,422	{object}	WorkflowError
+//	@Security		BearerAuth
 //	@Router			/{project}/w/updateparams [post]
 func (s *Service) workflowUpdateParams(c *gin.Context) error {
 	var req UpdateParamsRequest

@@ -16,14 +16,16 @@ const executionFormField = "execution"
 // workflowUploadExecute godoc
 //
 //	@Summary		Upload files and run an instance (Omniscope style)
+//	@ID				workflowUploadAndExecute
 //	@Description	Multipart form: the field "execution" holds a lambdaexecute body, and each update {"name": P, "formDataKey": K} takes the file part named K as the value of the FILE parameter P. The files are stored with the instance, as for a native multipart lambda invocation.
 //	@Tags			omniscope
 //	@Accept			mpfd
 //	@Produce		json
-//	@Param			project		path		string	true	"project name"
-//	@Param			execution	formData	string	true	"the lambdaexecute body as JSON"
-//	@Success		200			{object}	WorkflowLambdaResponse
+//	@Param			project						path		string	true	"project name"
+//	@Param			execution					formData	string	true	"the lambdaexecute body as JSON"
+//	@Success		200							{object}	WorkflowLambdaResponse
 //	@Failure		400,404,413,415,422,429,503	{object}	WorkflowError
+//	@Security		BearerAuth
 //	@Router			/{project}/w/uploadandexecute [post]
 func (s *Service) workflowUploadExecute(c *gin.Context) error {
 	if c.ContentType() != "multipart/form-data" {

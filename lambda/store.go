@@ -17,11 +17,11 @@ var ErrInstanceNotFound = errors.New("instance not found")
 // the bound parameters that its one job runs with.
 type Instance struct {
 	// ID is a UUIDv7 string.
-	ID string `json:"id"`
+	ID string `json:"id" format:"uuid"`
 	// Project names the project the instance was cloned from.
 	Project string `json:"project"`
 	// Job is the id of the instance's job.
-	Job string `json:"job"`
+	Job string `json:"job" format:"uuid"`
 	// Definition is the project definition as it was at invocation.
 	Definition json.RawMessage `json:"definition" swaggertype:"object"`
 	// Parameters are the bound values the job runs with, defaults filled
@@ -31,12 +31,12 @@ type Instance struct {
 	// soon as its job ends.
 	DeleteExecutionOnFinish bool `json:"deleteExecutionOnFinish"`
 	// CreatedAt is when the instance was invoked.
-	CreatedAt timestamp.Time `json:"createdAt"`
+	CreatedAt timestamp.Time `json:"createdAt" swaggertype:"string" format:"date-time"`
 	// FinishedAt is when its job ended, else null.
-	FinishedAt *timestamp.Time `json:"finishedAt"`
+	FinishedAt *timestamp.Time `json:"finishedAt" swaggertype:"string" format:"date-time" extensions:"x-nullable"`
 	// ExpiresAt is when a kept instance is removed: the end of its job
 	// plus the retention period. It is null while the job is active.
-	ExpiresAt *timestamp.Time `json:"expiresAt"`
+	ExpiresAt *timestamp.Time `json:"expiresAt" swaggertype:"string" format:"date-time" extensions:"x-nullable"`
 }
 
 // IdempotencyRecord is the first job queued under an idempotency key.

@@ -73,6 +73,7 @@ func chartNames() []string {
 
 // getChart draws a chart of the recent history.
 //
+//	@ID				getChart
 //	@Summary		Draw a resource chart
 //	@Description	Draws the history of one chart as an SVG line chart over time (UTC). The charts are cpu (machine and service CPU in % of the usable cores), memory (used, total and the service's resident memory in GiB), disk (read and write rates in MiB/s) and jobs (running, queued, blocked and the slot limit). Gaps where a value was not measured stay empty.
 //	@Tags			monitor
@@ -82,9 +83,10 @@ func chartNames() []string {
 //	@Success		200		{string}	string	"the SVG document"
 //	@Failure		400		{object}	httpapi.Problem	"An invalid range"
 //	@Failure		404		{object}	httpapi.Problem	"An unknown chart"
-//	@Router			/monitor/charts/{metric} [get]
+//	@Security		BearerAuth
+//	@Router			/api/v1/monitor/charts/{metric} [get]
 func (m *Monitor) getChart(c *gin.Context) error {
-	file := c.Param("chart")
+	file := c.Param("metric")
 	name, ok := strings.CutSuffix(file, ".svg")
 	spec, known := charts[name]
 	if !ok || !known {

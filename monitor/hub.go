@@ -23,7 +23,7 @@ type Event struct {
 	// Project is the job's project.
 	Project string `json:"project"`
 	// Instance is the instance id of a lambda job, else null.
-	Instance *string `json:"instance"`
+	Instance *string `json:"instance" extensions:"x-nullable"`
 	// Block is the block's name, for a block event.
 	Block string `json:"block,omitempty"`
 	// State is the job's new state, or the block's.

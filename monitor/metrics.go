@@ -130,11 +130,13 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 
 // metricsHandler serves the metrics in the Prometheus text format.
 //
+//	@ID				getMetrics
 //	@Summary		Get Prometheus metrics
 //	@Description	Returns the metrics in the Prometheus text exposition format: lambdaflow_jobs_finished_total{state}, lambdaflow_queue_depth{state}, lambdaflow_running_jobs, lambdaflow_concurrent_jobs, the histograms lambdaflow_job_duration_seconds{state}, lambdaflow_block_duration_seconds{type} and lambdaflow_queue_wait_seconds, the event stream gauges, and the Go runtime and process collectors (go_*, process_*).
 //	@Tags			monitor
 //	@Produce		plain
 //	@Success		200	{string}	string	"metrics in the Prometheus text format"
+//	@Security		BearerAuth
 //	@Router			/metrics [get]
 func (m *metrics) handler() gin.HandlerFunc {
 	h := promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
@@ -145,7 +147,7 @@ func (m *metrics) handler() gin.HandlerFunc {
 func (m *Monitor) Register(rg *gin.RouterGroup) {
 	rg.GET("/monitor/queue", httpapi.Handle(m.getQueue))
 	rg.GET("/monitor/resources", httpapi.Handle(m.getResources))
-	rg.GET("/monitor/charts/:chart", httpapi.Handle(m.getChart))
+	rg.GET("/monitor/charts/:metric", httpapi.Handle(m.getChart))
 	rg.GET("/events", httpapi.Handle(m.streamEvents))
 }
 

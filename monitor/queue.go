@@ -51,6 +51,7 @@ var finalStates = []pool.State{pool.StateCompleted, pool.StateFailed, pool.State
 
 // getQueue returns the queue view.
 //
+//	@ID				getQueue
 //	@Summary		Show the queue
 //	@Description	Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far.
 //	@Tags			monitor
@@ -58,7 +59,8 @@ var finalStates = []pool.State{pool.StateCompleted, pool.StateFailed, pool.State
 //	@Param			recent	query		int	false	"Number of recently finished jobs, 0 to 200; the default is set by --monitor-recent-jobs"	minimum(0)	maximum(200)
 //	@Success		200		{object}	QueueView
 //	@Failure		400		{object}	httpapi.Problem	"An invalid recent parameter"
-//	@Router			/monitor/queue [get]
+//	@Security		BearerAuth
+//	@Router			/api/v1/monitor/queue [get]
 func (m *Monitor) getQueue(c *gin.Context) error {
 	recent := m.cfg.RecentJobs
 	if value, ok := c.GetQuery("recent"); ok {

@@ -50,44 +50,44 @@ type ResourceBucket struct {
 	Count int `json:"count"`
 	// CPUPercent is the machine's CPU use, or the cgroup's under a CPU
 	// quota, in percent of the capacity.
-	CPUPercent *Stats `json:"cpuPercent"`
+	CPUPercent *Stats `json:"cpuPercent" extensions:"x-nullable"`
 	// Load1, Load5 and Load15 are the load averages over 1, 5 and 15
 	// minutes.
-	Load1  *Stats `json:"load1"`
-	Load5  *Stats `json:"load5"`
-	Load15 *Stats `json:"load15"`
+	Load1  *Stats `json:"load1" extensions:"x-nullable"`
+	Load5  *Stats `json:"load5" extensions:"x-nullable"`
+	Load15 *Stats `json:"load15" extensions:"x-nullable"`
 	// MemoryUsedBytes, MemoryAvailableBytes and MemoryTotalBytes are the
 	// machine's memory, or the cgroup's when its memory.max is lower.
-	MemoryUsedBytes      *Stats `json:"memoryUsedBytes"`
-	MemoryAvailableBytes *Stats `json:"memoryAvailableBytes"`
-	MemoryTotalBytes     *Stats `json:"memoryTotalBytes"`
+	MemoryUsedBytes      *Stats `json:"memoryUsedBytes" extensions:"x-nullable"`
+	MemoryAvailableBytes *Stats `json:"memoryAvailableBytes" extensions:"x-nullable"`
+	MemoryTotalBytes     *Stats `json:"memoryTotalBytes" extensions:"x-nullable"`
 	// SwapUsedBytes and SwapTotalBytes are the machine's swap space.
-	SwapUsedBytes  *Stats `json:"swapUsedBytes"`
-	SwapTotalBytes *Stats `json:"swapTotalBytes"`
+	SwapUsedBytes  *Stats `json:"swapUsedBytes" extensions:"x-nullable"`
+	SwapTotalBytes *Stats `json:"swapTotalBytes" extensions:"x-nullable"`
 	// DiskUsedBytes, DiskFreeBytes and DiskTotalBytes describe the file
 	// system that holds the data directory.
-	DiskUsedBytes  *Stats `json:"diskUsedBytes"`
-	DiskFreeBytes  *Stats `json:"diskFreeBytes"`
-	DiskTotalBytes *Stats `json:"diskTotalBytes"`
+	DiskUsedBytes  *Stats `json:"diskUsedBytes" extensions:"x-nullable"`
+	DiskFreeBytes  *Stats `json:"diskFreeBytes" extensions:"x-nullable"`
+	DiskTotalBytes *Stats `json:"diskTotalBytes" extensions:"x-nullable"`
 	// DiskReadBytesPerSecond and DiskWriteBytesPerSecond are the rates of
 	// the device that holds the data directory, or of all disks when
 	// that device is not listed in /proc/diskstats.
-	DiskReadBytesPerSecond  *Stats `json:"diskReadBytesPerSecond"`
-	DiskWriteBytesPerSecond *Stats `json:"diskWriteBytesPerSecond"`
+	DiskReadBytesPerSecond  *Stats `json:"diskReadBytesPerSecond" extensions:"x-nullable"`
+	DiskWriteBytesPerSecond *Stats `json:"diskWriteBytesPerSecond" extensions:"x-nullable"`
 	// ProcessCPUPercent is the service's own CPU use in percent of the
 	// capacity.
-	ProcessCPUPercent *Stats `json:"processCpuPercent"`
+	ProcessCPUPercent *Stats `json:"processCpuPercent" extensions:"x-nullable"`
 	// ProcessResidentBytes is the service's resident memory.
-	ProcessResidentBytes *Stats `json:"processResidentBytes"`
+	ProcessResidentBytes *Stats `json:"processResidentBytes" extensions:"x-nullable"`
 	// Goroutines counts the service's goroutines.
-	Goroutines *Stats `json:"goroutines"`
+	Goroutines *Stats `json:"goroutines" extensions:"x-nullable"`
 	// RunningJobs, QueuedJobs and BlockedJobs count the jobs by state;
 	// running counts CANCELLING jobs too.
-	RunningJobs *Stats `json:"runningJobs"`
-	QueuedJobs  *Stats `json:"queuedJobs"`
-	BlockedJobs *Stats `json:"blockedJobs"`
+	RunningJobs *Stats `json:"runningJobs" extensions:"x-nullable"`
+	QueuedJobs  *Stats `json:"queuedJobs" extensions:"x-nullable"`
+	BlockedJobs *Stats `json:"blockedJobs" extensions:"x-nullable"`
 	// ConcurrentJobs is the slot limit in force.
-	ConcurrentJobs *Stats `json:"concurrentJobs"`
+	ConcurrentJobs *Stats `json:"concurrentJobs" extensions:"x-nullable"`
 }
 
 // fields returns pointers to the bucket's metric fields in metric order.
@@ -105,6 +105,7 @@ func (b *ResourceBucket) fields() [metricCount]**Stats {
 
 // getResources returns the resource history.
 //
+//	@ID				getResources
 //	@Summary		Get the resource history
 //	@Description	Returns the samples between from and to, grouped into buckets of step with the minimum, mean and maximum of each metric. Buckets without samples are left out; a metric no sample of a bucket measured is null.
 //	@Tags			monitor
@@ -114,7 +115,8 @@ func (b *ResourceBucket) fields() [metricCount]**Stats {
 //	@Param			step	query		string	false	"Bucket length, a Go duration such as 1m; default the sampling interval; at most 10000 buckets"
 //	@Success		200		{object}	Resources
 //	@Failure		400		{object}	httpapi.Problem	"An invalid from, to or step"
-//	@Router			/monitor/resources [get]
+//	@Security		BearerAuth
+//	@Router			/api/v1/monitor/resources [get]
 func (m *Monitor) getResources(c *gin.Context) error {
 	from, to, step, err := m.parseRange(c)
 	if err != nil {

@@ -20,6 +20,7 @@ const streamWriteTimeout = 10 * time.Second
 
 // streamEvents sends job and block state changes as server-sent events.
 //
+//	@ID				streamEvents
 //	@Summary		Stream job and block state changes
 //	@Description	Sends a server-sent event for every job state change, including the first state (QUEUED or BLOCKED) of a submitted job, and for every block state change. Each event has an `id`, an `event` (job or block) and `data` (an Event as JSON). A client resumes with the Last-Event-ID header or the lastEventId query parameter and gets the kept events after that id first; the server keeps the last 1000 events. Every stream starts with the comment ": connected". When events after that id are no longer kept, the comment ": events after id N are no longer kept; the stream resumes at id M" follows it. A ": ping" comment is sent every 15 seconds. A client that reads too slowly is disconnected and may resume.
 //	@Tags			monitor
@@ -28,7 +29,8 @@ const streamWriteTimeout = 10 * time.Second
 //	@Param			lastEventId		query		int		false	"id of the last event received, for clients that cannot set headers"
 //	@Success		200				{object}	Event	"a stream of events"
 //	@Failure		400				{object}	httpapi.Problem	"An invalid last event id"
-//	@Router			/events [get]
+//	@Security		BearerAuth
+//	@Router			/api/v1/events [get]
 func (m *Monitor) streamEvents(c *gin.Context) error {
 	lastID, resume, err := parseLastEventID(c)
 	if err != nil {

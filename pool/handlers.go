@@ -40,12 +40,12 @@ type JobList struct {
 // StopRequest is the optional body of POST /jobs/{job}/stop.
 type StopRequest struct {
 	// Reason explains why the job is stopped, at most 1000 characters.
-	Reason string `json:"reason" maxLength:"1000"`
+	Reason string `json:"reason,omitempty" maxLength:"1000" example:"not needed any more"`
 	// By names who stops the job, at most 200 characters. Empty means the
 	// client's IP address. When the service uses API tokens, By is
 	// ignored and the record names the token's role and id, such as
 	// "runner:1a2b3c4d".
-	By string `json:"by" maxLength:"200"`
+	By string `json:"by,omitempty" maxLength:"200" example:"nightly-report"`
 }
 
 // Register adds the job and settings endpoints to rg, the /api/v1 group.
@@ -97,16 +97,18 @@ func jobProblem(err error, id string) error {
 // listJobs lists jobs.
 //
 //	@Summary		List jobs
+//	@ID				listJobs
 //	@Description	Lists jobs newest first, filtered by state and project, one page at a time.
 //	@Tags			jobs
 //	@Produce		json
 //	@Param			state	query		[]string	false	"Keep the jobs in these states. Repeat the parameter or separate states with commas"	collectionFormat(multi)	Enums(QUEUED,BLOCKED,RUNNING,CANCELLING,COMPLETED,FAILED,CANCELLED)
 //	@Param			project	query		string		false	"Keep the jobs of this project"
 //	@Param			limit	query		int			false	"Maximum number of jobs returned, 1 to 500"	default(50)	minimum(1)	maximum(500)
-//	@Param			offset	query		int			false	"Number of jobs to skip"	default(0)	minimum(0)
+//	@Param			offset	query		int			false	"Number of jobs to skip"					default(0)	minimum(0)
 //	@Success		200		{object}	JobList
 //	@Failure		422		{object}	httpapi.Problem	"An invalid query parameter"
-//	@Router			/jobs [get]
+//	@Security		BearerAuth
+//	@Router			/api/v1/jobs [get]
 func (p *Pool) listJobs(c *gin.Context) error {
 	filter, err := parseJobQuery(c)
 	if err != nil {
@@ -162,24 +164,26 @@ func parseJobQuery(c *gin.Context) (JobFilter, error) {
 // JobDefinition is the snapshot a job runs: the project definition and
 // the parameter values as they were when the job was submitted.
 type JobDefinition struct {
-	ID         string         `json:"id"`
+	ID         string         `json:"id" format:"uuid"`
 	Project    string         `json:"project"`
 	Definition map[string]any `json:"definition"`
 	Parameters map[string]any `json:"parameters"`
 	// Blocks lists the blocks requested with the job, else null (all).
-	Blocks []string `json:"blocks"`
+	Blocks []string `json:"blocks" extensions:"x-nullable"`
 }
 
 // getDefinition godoc
 //
 //	@Summary		Get the definition a job runs
+//	@ID				getJobDefinition
 //	@Description	Returns the snapshot of the project definition and the parameters the job was submitted with, which later changes to the project do not affect.
 //	@Tags			jobs
 //	@Produce		json
-//	@Param			job	path		string	true	"job id"
+//	@Param			job	path		string	true	"Job id (UUID)"	format(uuid)
 //	@Success		200	{object}	JobDefinition
 //	@Failure		404	{object}	httpapi.Problem
-//	@Router			/jobs/{job}/definition [get]
+//	@Security		BearerAuth
+//	@Router			/api/v1/jobs/{job}/definition [get]
 func (p *Pool) getDefinition(c *gin.Context) error {
 	id := c.Param("job")
 	job, err := p.Job(c.Request.Context(), id)
@@ -200,13 +204,15 @@ func (p *Pool) getDefinition(c *gin.Context) error {
 // getJob returns one job.
 //
 //	@Summary		Get a job
+//	@ID				getJob
 //	@Description	Returns a job with its state, wait reason, queue position, blocks, timings and result.
 //	@Tags			jobs
 //	@Produce		json
-//	@Param			job	path		string	true	"Job id"
+//	@Param			job	path		string	true	"Job id (UUID)"	format(uuid)
 //	@Success		200	{object}	Job
 //	@Failure		404	{object}	httpapi.Problem	"JOB_NOT_FOUND"
-//	@Router			/jobs/{job} [get]
+//	@Security		BearerAuth
+//	@Router			/api/v1/jobs/{job} [get]
 func (p *Pool) getJob(c *gin.Context) error {
 	id := c.Param("job")
 	job, err := p.Job(c.Request.Context(), id)
@@ -220,18 +226,20 @@ func (p *Pool) getJob(c *gin.Context) error {
 // stopJob stops a job.
 //
 //	@Summary		Stop a job
+//	@ID				stopJob
 //	@Description	Cancels a QUEUED or BLOCKED job at once. A RUNNING job becomes CANCELLING and ends CANCELLED once its blocks have stopped. Stopping a CANCELLING job again changes nothing.
 //	@Tags			jobs
 //	@Accept			json
 //	@Produce		json
-//	@Param			job		path		string		true	"Job id"
+//	@Param			job		path		string		true	"Job id (UUID)"	format(uuid)
 //	@Param			body	body		StopRequest	false	"Who stops the job and why"
 //	@Success		200		{object}	Job
 //	@Failure		400		{object}	httpapi.Problem	"The body is not valid JSON"
 //	@Failure		404		{object}	httpapi.Problem	"JOB_NOT_FOUND"
 //	@Failure		409		{object}	httpapi.Problem	"JOB_FINISHED: the job has already finished"
 //	@Failure		422		{object}	httpapi.Problem	"A field is too long"
-//	@Router			/jobs/{job}/stop [post]
+//	@Security		BearerAuth
+//	@Router			/api/v1/jobs/{job}/stop [post]
 func (p *Pool) stopJob(c *gin.Context) error {
 	id := c.Param("job")
 	var req StopRequest
@@ -267,14 +275,19 @@ func (p *Pool) stopJob(c *gin.Context) error {
 // getOutput downloads an output file of a job.
 //
 //	@Summary		Download a job output
-//	@Description	Returns a file from the job's output directory. Range requests are supported.
+//	@ID				getJobOutput
+//	@Description	Returns a file from the job's output directory, with a Content-Type from its extension, such as text/csv or application/json. Range, If-Modified-Since and If-Range requests are supported.
 //	@Tags			jobs
-//	@Produce		octet-stream
-//	@Param			job		path		string	true	"Job id"
-//	@Param			file	path		string	true	"Path of the file inside the job's output directory"
-//	@Success		200		{file}		file
+//	@Produce		*/*
+//	@Param			job		path	string	true	"Job id (UUID)"	format(uuid)
+//	@Param			file	path	string	true	"Path of the file inside the job's output directory, as outputs[].name gives it"
+//	@Success		200		{file}	file	"The file"
+//	@Success		206		{file}	file	"The requested byte range"
+//	@Success		304		"Not modified since If-Modified-Since"
 //	@Failure		404		{object}	httpapi.Problem	"JOB_NOT_FOUND or OUTPUT_NOT_FOUND"
-//	@Router			/jobs/{job}/outputs/{file} [get]
+//	@Failure		416		{string}	string			"The Range header names no byte of the file"
+//	@Security		BearerAuth
+//	@Router			/api/v1/jobs/{job}/outputs/{file} [get]
 func (p *Pool) getOutput(c *gin.Context) error {
 	id := c.Param("job")
 	if _, err := uuid.Parse(id); err != nil {
@@ -325,11 +338,13 @@ func (p *Pool) openOutput(id, name string) (*os.File, fs.FileInfo, error) {
 // getSettings returns the pool's limits.
 //
 //	@Summary		Get pool settings
+//	@ID				getSettings
 //	@Description	Returns the slot limit in force, the requested and maximum slot limits, and the queue limit.
 //	@Tags			settings
 //	@Produce		json
 //	@Success		200	{object}	Settings
-//	@Router			/settings [get]
+//	@Security		BearerAuth
+//	@Router			/api/v1/settings [get]
 func (p *Pool) getSettings(c *gin.Context) error {
 	c.JSON(http.StatusOK, p.Settings())
 	return nil
@@ -338,15 +353,17 @@ func (p *Pool) getSettings(c *gin.Context) error {
 // patchSettings changes the pool's limits.
 //
 //	@Summary		Change pool settings
+//	@ID				updateSettings
 //	@Description	Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once, and lowering it stops no running job.
 //	@Tags			settings
 //	@Accept			json
 //	@Produce		json
-//	@Param			body	body		SettingsUpdate	true	"The settings to change"
+//	@Param			body	body		SettingsUpdate	false	"The settings to change"
 //	@Success		200		{object}	Settings
 //	@Failure		400		{object}	httpapi.Problem	"The body is not valid JSON or has an unknown field"
 //	@Failure		422		{object}	httpapi.Problem	"A value is not an integer of 1 or more"
-//	@Router			/settings [patch]
+//	@Security		BearerAuth
+//	@Router			/api/v1/settings [patch]
 func (p *Pool) patchSettings(c *gin.Context) error {
 	var body struct {
 		ConcurrentJobs json.RawMessage `json:"concurrentJobs"`

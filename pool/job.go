@@ -72,41 +72,41 @@ const (
 // Job is one run of a project, as stored and as the API shows it.
 type Job struct {
 	// ID is a UUIDv7 string.
-	ID string `json:"id"`
+	ID string `json:"id" format:"uuid"`
 	// Project is the name of the project the job runs.
 	Project string `json:"project"`
 	// Instance is the ephemeral instance id of a lambda job, else null.
-	Instance *string `json:"instance"`
+	Instance *string `json:"instance" format:"uuid" extensions:"x-nullable"`
 	// Kind is "execute" or "lambda".
 	Kind Kind `json:"kind"`
 	// State is the job's lifecycle state.
-	State State `json:"state" enums:"QUEUED,BLOCKED,RUNNING,CANCELLING,COMPLETED,FAILED,CANCELLED"`
+	State State `json:"state"`
 	// Attempt counts starts: 1, or 2 after a restart re-queued the job.
 	Attempt int `json:"attempt"`
 	// Parameters are the typed values the job runs with.
 	Parameters map[string]any `json:"parameters"`
 	// SubmittedAt, StartedAt and FinishedAt are RFC 3339 UTC timestamps.
-	SubmittedAt timestamp.Time  `json:"submittedAt"`
-	StartedAt   *timestamp.Time `json:"startedAt"`
-	FinishedAt  *timestamp.Time `json:"finishedAt"`
+	SubmittedAt timestamp.Time  `json:"submittedAt" swaggertype:"string" format:"date-time"`
+	StartedAt   *timestamp.Time `json:"startedAt" swaggertype:"string" format:"date-time" extensions:"x-nullable"`
+	FinishedAt  *timestamp.Time `json:"finishedAt" swaggertype:"string" format:"date-time" extensions:"x-nullable"`
 	// WaitingFor is the reason a QUEUED or BLOCKED job waits, else null.
-	WaitingFor *WaitingFor `json:"waitingFor"`
+	WaitingFor *WaitingFor `json:"waitingFor" extensions:"x-nullable"`
 	// Position is the 1-based place of a waiting job among all waiting
 	// jobs in submission order, else null.
-	Position *int `json:"position"`
+	Position *int `json:"position" extensions:"x-nullable"`
 	// EstimatedWaitMs estimates how long a waiting job still waits for a
 	// slot, from the mean duration of recent jobs; null when unknown.
-	EstimatedWaitMs *int64 `json:"estimatedWaitMs"`
+	EstimatedWaitMs *int64 `json:"estimatedWaitMs" extensions:"x-nullable"`
 	// Blocks lists the block runs in definition order.
 	Blocks []BlockRun `json:"blocks"`
 	// Error describes why the job failed or was cancelled, else null.
-	Error *JobError `json:"error"`
+	Error *JobError `json:"error" extensions:"x-nullable"`
 	// Result holds the rows of the project's result block, capped.
-	Result *Result `json:"result"`
+	Result *Result `json:"result" extensions:"x-nullable"`
 	// Outputs lists the files written by the job's writing blocks.
 	Outputs []Output `json:"outputs"`
 	// Stop records who stopped the job and why, else null.
-	Stop *StopRecord `json:"stop"`
+	Stop *StopRecord `json:"stop" extensions:"x-nullable"`
 	// TimeoutMs is the job's run time limit in milliseconds, or 0 for no limit.
 	TimeoutMs int64 `json:"timeoutMs"`
 
@@ -182,28 +182,28 @@ type WaitingFor struct {
 	Reason string `json:"reason" enums:"SLOT,PROJECT_LOCK"`
 	// BlockedBy is the id of the job ahead of this one on the same lock,
 	// set when Reason is PROJECT_LOCK.
-	BlockedBy *string `json:"blockedBy"`
+	BlockedBy *string `json:"blockedBy" format:"uuid" extensions:"x-nullable"`
 }
 
 // BlockRun is the record of one block inside a job.
 type BlockRun struct {
 	Name       string          `json:"name"`
 	Type       string          `json:"type"`
-	State      BlockState      `json:"state" enums:"PENDING,RUNNING,COMPLETED,FAILED,SKIPPED,CANCELLED"`
-	StartedAt  *timestamp.Time `json:"startedAt"`
-	FinishedAt *timestamp.Time `json:"finishedAt"`
+	State      BlockState      `json:"state"`
+	StartedAt  *timestamp.Time `json:"startedAt" swaggertype:"string" format:"date-time" extensions:"x-nullable"`
+	FinishedAt *timestamp.Time `json:"finishedAt" swaggertype:"string" format:"date-time" extensions:"x-nullable"`
 	// DurationMs is the run time in milliseconds once the block ended.
-	DurationMs *int64 `json:"durationMs"`
+	DurationMs *int64 `json:"durationMs" extensions:"x-nullable"`
 	// RowsIn counts the rows of all inputs; RowsOut the rows produced.
-	RowsIn  *int64  `json:"rowsIn"`
-	RowsOut *int64  `json:"rowsOut"`
-	Error   *string `json:"error"`
+	RowsIn  *int64  `json:"rowsIn" extensions:"x-nullable"`
+	RowsOut *int64  `json:"rowsOut" extensions:"x-nullable"`
+	Error   *string `json:"error" extensions:"x-nullable"`
 }
 
 // JobError describes how a job failed.
 type JobError struct {
 	// Type is BLOCK_FAILED, TIMEOUT, INTERRUPTED, CANCELLED or INTERNAL.
-	Type string `json:"type"`
+	Type string `json:"type" enums:"BLOCK_FAILED,TIMEOUT,INTERRUPTED,CANCELLED,INTERNAL"`
 	// Message is a sentence for people.
 	Message string `json:"message"`
 	// Block names the failing block, when one failed.
@@ -232,7 +232,7 @@ type Output struct {
 type StopRecord struct {
 	By     string         `json:"by"`
 	Reason string         `json:"reason"`
-	At     timestamp.Time `json:"at"`
+	At     timestamp.Time `json:"at" swaggertype:"string" format:"date-time"`
 }
 
 // Submission is a request to queue a job.

@@ -87,10 +87,12 @@ type ProjectRequest struct {
 // list godoc
 //
 //	@Summary	List projects
+//	@ID			listProjects
 //	@Tags		projects
 //	@Produce	json
 //	@Success	200	{object}	ProjectList
-//	@Router		/projects [get]
+//	@Security	BearerAuth
+//	@Router		/api/v1/projects [get]
 func (a *API) list(c *gin.Context) error {
 	list, err := a.store.List(c.Request.Context())
 	if err != nil {
@@ -106,16 +108,18 @@ func (a *API) list(c *gin.Context) error {
 // create godoc
 //
 //	@Summary		Create a project
+//	@ID				createProject
 //	@Description	Validates the definition and stores it. Every problem is reported at once.
 //	@Tags			projects
 //	@Accept			json
 //	@Produce		json
-//	@Param			project	body		ProjectRequest	true	"the definition"
-//	@Success		201		{object}	Record
-//	@Header			201		{string}	Location	"the project's URL"
-//	@Header			201		{string}	ETag		"the project's version"
+//	@Param			project				body		ProjectRequest	true	"the definition"
+//	@Success		201					{object}	Record
+//	@Header			201					{string}	Location	"the project's URL"
+//	@Header			201					{string}	ETag		"the project's version"
 //	@Failure		400,409,413,415,422	{object}	httpapi.Problem
-//	@Router			/projects [post]
+//	@Security		BearerAuth
+//	@Router			/api/v1/projects [post]
 func (a *API) create(c *gin.Context) error {
 	rec, err := a.decodeRecord(c, "")
 	if err != nil {
@@ -137,13 +141,18 @@ func (a *API) create(c *gin.Context) error {
 // get godoc
 //
 //	@Summary	Get a project
+//	@ID			getProject
 //	@Tags		projects
 //	@Produce	json
-//	@Param		project	path		string	true	"project name"
-//	@Success	200		{object}	Record
-//	@Header		200		{string}	ETag	"the project's version, for If-Match"
-//	@Failure	404		{object}	httpapi.Problem
-//	@Router		/projects/{project} [get]
+//	@Param		project			path		string	true	"project name"
+//	@Param		If-None-Match	header		string	false	"ETag from an earlier GET; a match answers 304"
+//	@Success	200				{object}	Record
+//	@Header		200				{string}	ETag	"the project's version, for If-Match"
+//	@Success	304				"The project still has the ETag in If-None-Match"
+//	@Header		304				{string}	ETag	"the project's version"
+//	@Failure	404				{object}	httpapi.Problem
+//	@Security	BearerAuth
+//	@Router		/api/v1/projects/{project} [get]
 func (a *API) get(c *gin.Context) error {
 	rec, err := a.load(c)
 	if err != nil {
@@ -161,16 +170,19 @@ func (a *API) get(c *gin.Context) error {
 // replace godoc
 //
 //	@Summary		Replace a project
+//	@ID				replaceProject
 //	@Description	Replaces the definition. With If-Match, the project must still have that ETag.
 //	@Tags			projects
 //	@Accept			json
 //	@Produce		json
-//	@Param			project		path		string			true	"project name"
-//	@Param			If-Match	header		string			false	"ETag from GET"
-//	@Param			definition	body		ProjectRequest	true	"the new definition"
-//	@Success		200			{object}	Record
+//	@Param			project					path		string			true	"project name"
+//	@Param			If-Match				header		string			false	"ETag from GET"
+//	@Param			definition				body		ProjectRequest	true	"the new definition"
+//	@Success		200						{object}	Record
+//	@Header			200						{string}	ETag	"the project's new version"
 //	@Failure		400,404,412,413,415,422	{object}	httpapi.Problem
-//	@Router			/projects/{project} [put]
+//	@Security		BearerAuth
+//	@Router			/api/v1/projects/{project} [put]
 func (a *API) replace(c *gin.Context) error {
 	ifVersion, err := parseIfMatch(c.GetHeader("If-Match"))
 	if err != nil {
@@ -191,12 +203,14 @@ func (a *API) replace(c *gin.Context) error {
 // delete godoc
 //
 //	@Summary		Delete a project
+//	@ID				deleteProject
 //	@Description	Jobs of the project keep running with their own snapshot of the definition.
 //	@Tags			projects
 //	@Param			project	path	string	true	"project name"
 //	@Success		204
 //	@Failure		404	{object}	httpapi.Problem
-//	@Router			/projects/{project} [delete]
+//	@Security		BearerAuth
+//	@Router			/api/v1/projects/{project} [delete]
 func (a *API) delete(c *gin.Context) error {
 	name := c.Param("project")
 	if err := a.store.Delete(c.Request.Context(), name); err != nil {

@@ -19,7 +19,7 @@ type Project struct {
 	Name        string `json:"name" example:"seattle-weather"`
 	Description string `json:"description,omitempty"`
 	// Parameters declares the values a run can be given.
-	Parameters []Parameter `json:"parameters"`
+	Parameters []Parameter `json:"parameters" binding:"optional"`
 	// Blocks lists the DAG's blocks; inputs name earlier or later blocks.
 	Blocks []Block `json:"blocks"`
 	// Result names the block whose rows a job returns inline.
@@ -40,11 +40,11 @@ type Parameter struct {
 	Options []string `json:"options,omitempty"`
 	// Default is used when neither the request nor the project's current
 	// values give one.
-	Default  any  `json:"default,omitempty"`
+	Default  any  `json:"default,omitempty" extensions:"x-nullable"`
 	Required bool `json:"required,omitempty"`
 	// Min and Max bound number and integer values.
-	Min *float64 `json:"min,omitempty"`
-	Max *float64 `json:"max,omitempty"`
+	Min *float64 `json:"min,omitempty" format:"double"`
+	Max *float64 `json:"max,omitempty" format:"double"`
 	// MinLength and MaxLength bound text lengths in characters.
 	MinLength *int `json:"minLength,omitempty"`
 	MaxLength *int `json:"maxLength,omitempty"`
@@ -71,9 +71,9 @@ type Record struct {
 	// by plain executions.
 	Values map[string]any `json:"values"`
 	// Version increases with every change; the ETag is derived from it.
-	Version   int64          `json:"version"`
-	CreatedAt timestamp.Time `json:"createdAt"`
-	UpdatedAt timestamp.Time `json:"updatedAt"`
+	Version   int64          `json:"version" example:"3"`
+	CreatedAt timestamp.Time `json:"createdAt" swaggertype:"string" format:"date-time"`
+	UpdatedAt timestamp.Time `json:"updatedAt" swaggertype:"string" format:"date-time"`
 }
 
 // timeout returns the project's job timeout, zero when none is set or the

@@ -26,16 +26,19 @@ type ValuesResponse struct {
 // setValues godoc
 //
 //	@Summary		Set current parameter values
+//	@ID				setProjectValues
 //	@Description	Merges the given name → value pairs into the project's current values, which plain executions use. A null value removes the current value, so the default applies again. All values are checked; nothing changes unless all are valid.
 //	@Tags			projects
 //	@Accept			json
 //	@Produce		json
-//	@Param			project	path		string			true	"project name"
-//	@Param			If-Match	header		string			false	"ETag from GET; without it the last writer wins"
-//	@Param			values	body		map[string]any	true	"parameter name → value"
-//	@Success		200		{object}	ValuesResponse
+//	@Param			project					path		string			true	"project name"
+//	@Param			If-Match				header		string			false	"ETag from GET; without it the last writer wins"
+//	@Param			values					body		map[string]any	true	"parameter name → value"
+//	@Success		200						{object}	ValuesResponse
+//	@Header			200						{string}	ETag	"the project's new version"
 //	@Failure		400,404,412,413,415,422	{object}	httpapi.Problem
-//	@Router			/projects/{project}/parameters [patch]
+//	@Security		BearerAuth
+//	@Router			/api/v1/projects/{project}/parameters [patch]
 func (a *API) setValues(c *gin.Context) error {
 	ifVersion, err := parseIfMatch(c.GetHeader("If-Match"))
 	if err != nil {
@@ -130,7 +133,7 @@ func mergeValues(rec *Record, patch map[string]any) error {
 type ValidateRequest struct {
 	// Parameters are checked as a run would take them; missing ones take
 	// the project's current values and defaults.
-	Parameters map[string]any `json:"parameters"`
+	Parameters map[string]any `json:"parameters,omitempty"`
 }
 
 // ValidateResponse reports a parameter set that passed every check.
@@ -142,15 +145,17 @@ type ValidateResponse struct {
 
 // validate godoc
 //
-//	@Summary		Check parameters without running anything
-//	@Tags			projects
-//	@Accept			json
-//	@Produce		json
-//	@Param			project	path		string			true	"project name"
-//	@Param			request	body		ValidateRequest	false	"the parameters to check"
-//	@Success		200		{object}	ValidateResponse
-//	@Failure		400,404,413,415,422	{object}	httpapi.Problem
-//	@Router			/projects/{project}/validate [post]
+//	@Summary	Check parameters without running anything
+//	@ID			validateParameters
+//	@Tags		projects
+//	@Accept		json
+//	@Produce	json
+//	@Param		project				path		string			true	"project name"
+//	@Param		request				body		ValidateRequest	false	"the parameters to check"
+//	@Success	200					{object}	ValidateResponse
+//	@Failure	400,404,413,415,422	{object}	httpapi.Problem
+//	@Security	BearerAuth
+//	@Router		/api/v1/projects/{project}/validate [post]
 func (a *API) validate(c *gin.Context) error {
 	var req ValidateRequest
 	if err := httpapi.DecodeJSON(c, &req, 0, true); err != nil {
@@ -183,16 +188,18 @@ type ExecuteRequest struct {
 // execute godoc
 //
 //	@Summary		Run the project with its current values
+//	@ID				executeProject
 //	@Description	Queues a job of the project itself. The job waits BLOCKED while an earlier job of the project runs or waits.
 //	@Tags			projects
 //	@Accept			json
 //	@Produce		json
-//	@Param			project	path		string			true	"project name"
-//	@Param			request	body		ExecuteRequest	false	"what to run"
-//	@Success		202		{object}	pool.Job
-//	@Header			202		{string}	Location	"the job's URL"
+//	@Param			project						path		string			true	"project name"
+//	@Param			request						body		ExecuteRequest	false	"what to run"
+//	@Success		202							{object}	pool.Job
+//	@Header			202							{string}	Location	"the job's URL"
 //	@Failure		400,404,413,415,422,429,503	{object}	httpapi.Problem
-//	@Router			/projects/{project}/execute [post]
+//	@Security		BearerAuth
+//	@Router			/api/v1/projects/{project}/execute [post]
 func (a *API) execute(c *gin.Context) error {
 	var req ExecuteRequest
 	if err := httpapi.DecodeJSON(c, &req, 0, true); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/lambdaflow/lambdaflow/internal/auth"
 	"github.com/lambdaflow/lambdaflow/internal/httpapi"
 	"github.com/lambdaflow/lambdaflow/lambda"
+	"github.com/lambdaflow/lambdaflow/openapi"
 )
 
 // routeRoles maps every route to the least role that may use it. A
@@ -20,6 +21,8 @@ import (
 var routeRoles = map[string]auth.Role{
 	"GET /healthz": auth.Public,
 	"GET /readyz":  auth.Public,
+	// Swagger UI and the OpenAPI document hold no data of the service.
+	"GET " + openapi.UIRoute: auth.Public,
 
 	"GET /api/v1/projects":                        auth.Viewer,
 	"GET /api/v1/projects/:project":               auth.Viewer,
@@ -31,7 +34,7 @@ var routeRoles = map[string]auth.Role{
 	"GET /api/v1/settings":                        auth.Viewer,
 	"GET /api/v1/monitor/queue":                   auth.Viewer,
 	"GET /api/v1/monitor/resources":               auth.Viewer,
-	"GET /api/v1/monitor/charts/:chart":           auth.Viewer,
+	"GET /api/v1/monitor/charts/:metric":           auth.Viewer,
 	"GET /api/v1/events":                          auth.Viewer,
 	"GET /metrics":                                auth.Viewer,
 	"POST /api/v1/projects/:project/validate":     auth.Runner,

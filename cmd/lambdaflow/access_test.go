@@ -78,7 +78,7 @@ func startInProcess(t *testing.T, args ...string) http.Handler {
 func routePath(path string) string {
 	replacer := strings.NewReplacer(":project", "no-such-project", ":instance", "no-such-instance",
 		":job", "no-such-job", ":name", "no-such-parameter", "*file", "no-such-file.csv",
-		":chart", "no-such-chart.svg")
+		":metric", "no-such-chart.svg")
 	return replacer.Replace(path)
 }
 

@@ -162,7 +162,7 @@ func TestRandomKillsLoseNoJob(t *testing.T) {
 		name := fmt.Sprintf("sleeper-%d", i)
 		s.createSleeper(name, delay)
 		clients[i] = &crashClient{project: name, rng: rand.New(rand.NewPCG(seed, uint64(i+1))),
-			httpClient: &http.Client{Timeout: 10 * time.Second}}
+			httpClient: &http.Client{Timeout: 10 * time.Second, Transport: newSpecValidator(t, false)}}
 	}
 
 	// Four rounds end with SIGKILL after 15 to 39 accepted jobs each, and
@@ -408,7 +408,7 @@ func checkIdle(t *testing.T, s *instance, delays []float64) {
 	var active struct {
 		Total int `json:"total"`
 	}
-	expectStatus(t, s.do("GET", "/api/v1/jobs?state=RUNNING,QUEUED,BLOCKED,CANCELLING", nil, &active), http.StatusOK)
+	expectStatus(t, s.do("GET", "/api/v1/jobs?state=RUNNING&state=QUEUED&state=BLOCKED&state=CANCELLING", nil, &active), http.StatusOK)
 	if active.Total != 0 {
 		t.Errorf("%d jobs are still active after all accepted jobs ended, want 0", active.Total)
 	}

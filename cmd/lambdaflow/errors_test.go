@@ -135,7 +135,7 @@ func TestReplaceHonoursIfMatch(t *testing.T) {
 		r, _ := http.NewRequest("PUT", s.base+"/api/v1/projects/seattle-weather", strings.NewReader(string(body)))
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("If-Match", match)
-		resp, err := http.DefaultClient.Do(r)
+		resp, err := s.client.Do(r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +160,7 @@ func TestConcurrentParameterPatchesSucceed(t *testing.T) {
 			body := strings.NewReader(fmt.Sprintf(`{"year": %d}`, 2012+i%4))
 			req, _ := http.NewRequest("PATCH", s.base+"/api/v1/projects/seattle-weather/parameters", body)
 			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := s.client.Do(req)
 			if err != nil {
 				return
 			}

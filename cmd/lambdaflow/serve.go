@@ -23,6 +23,7 @@ import (
 	"github.com/lambdaflow/lambdaflow/internal/httpapi"
 	"github.com/lambdaflow/lambdaflow/lambda"
 	"github.com/lambdaflow/lambdaflow/monitor"
+	"github.com/lambdaflow/lambdaflow/openapi"
 	"github.com/lambdaflow/lambdaflow/pool"
 	"github.com/lambdaflow/lambdaflow/projects"
 )
@@ -215,7 +216,7 @@ func (s *server) router(api *projects.API) *gin.Engine {
 	r.NoRoute(noRoute)
 	r.NoMethod(noMethod)
 
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/healthz", healthz)
 	r.GET("/readyz", s.readyz)
 	s.monitor.RegisterMetrics(r)
 
@@ -225,17 +226,45 @@ func (s *server) router(api *projects.API) *gin.Engine {
 	s.lambda.Register(v1)
 	s.monitor.Register(v1)
 	s.lambda.RegisterWorkflowRoutes(r)
+	openapi.RegisterUI(r)
 	return r
 }
 
-// readyz reports whether the service takes work: 503 while it starts or
-// shuts down.
+// HealthStatus is the body of /healthz and /readyz.
+type HealthStatus struct {
+	// Status is "ok" on /healthz and "ready" on /readyz.
+	Status string `json:"status" enums:"ok,ready" example:"ok"`
+}
+
+// healthz godoc
+//
+//	@Summary		Liveness probe
+//	@Description	Returns 200 while the process serves HTTP. It needs no token.
+//	@ID				healthz
+//	@Tags			health
+//	@Produce		json
+//	@Success		200	{object}	HealthStatus
+//	@Router			/healthz [get]
+func healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, HealthStatus{Status: "ok"})
+}
+
+// readyz godoc
+//
+//	@Summary		Readiness probe
+//	@Description	Returns 200 while the service takes work and 503 SHUTTING_DOWN while it starts or shuts down. It needs no token.
+//	@ID				readyz
+//	@Tags			health
+//	@Produce		json
+//	@Success		200	{object}	HealthStatus
+//	@Failure		503	{object}	httpapi.Problem	"SHUTTING_DOWN"
+//	@Router			/readyz [get]
 func (s *server) readyz(c *gin.Context) {
 	if !s.ready.Load() {
 		httpapi.WriteError(c, httpapi.NewProblem(http.StatusServiceUnavailable, httpapi.CodeShuttingDown, "the service is not ready"))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	c.JSON(http.StatusOK, HealthStatus{Status: "ready"})
 }
 
 // shutdown stops intake, drains running jobs within the grace period,

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,8 +48,12 @@ type instance struct {
 	exited  chan struct{}
 	// token, when set, is sent by do as "Authorization: Bearer token".
 	token string
-	logMu sync.Mutex
-	log   bytes.Buffer
+	// spec checks every request that client sends against the OpenAPI
+	// document.
+	spec   *specValidator
+	client *http.Client
+	logMu  sync.Mutex
+	log    bytes.Buffer
 }
 
 // startServer runs the binary on a free loopback port with dataDir and
@@ -67,6 +72,8 @@ func startServer(t *testing.T, dataDir string, args ...string) *instance {
 		t.Fatal(err)
 	}
 	s := &instance{t: t, dataDir: dataDir, cmd: cmd, exited: make(chan struct{})}
+	s.spec = newSpecValidator(t, slices.Contains(args, "--tokens-file"))
+	s.client = s.spec.client()
 	addr := make(chan string, 1)
 	go s.readLog(stderr, addr)
 	go func() {
@@ -163,7 +170,7 @@ func (s *instance) do(method, path string, body any, out any) *http.Response {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
 
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}
