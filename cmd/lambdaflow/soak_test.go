@@ -200,8 +200,11 @@ func TestSoak(t *testing.T) {
 	ends := &endCounter{ends: map[string]int{}}
 	base, stop := serveInProcess(t, ends, "--concurrent-jobs", "2")
 	transport := &http.Transport{MaxIdleConnsPerHost: 32}
-	httpClient := &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	s := &instance{t: t, base: base}
+	// Every request of the soak is checked against the OpenAPI document.
+	s := &instance{t: t, base: base, spec: newSpecValidator(t, false)}
+	s.spec.base = transport
+	s.client = s.spec.client()
+	httpClient := &http.Client{Transport: s.spec, Timeout: 30 * time.Second}
 
 	const clientCount = 16
 	delays := make([]float64, clientCount)
