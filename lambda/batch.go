@@ -82,7 +82,7 @@ func (s *Service) batch(c *gin.Context) error {
 		return httpapi.Validation("the batch is invalid and nothing was queued", errs)
 	}
 
-	if err := s.sched.Reserve(len(invocations)); err != nil {
+	if err := s.sched.Reserve(len(invocations), opts.timeout); err != nil {
 		return pool.SubmitProblem(err)
 	}
 	jobs, err := s.launchAll(c, invocations)

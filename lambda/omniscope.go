@@ -231,9 +231,10 @@ func (s *Service) workflowExecute(c *gin.Context) error {
 			return httpapi.NewProblem(http.StatusConflict, httpapi.CodeWorkflowAlreadyRunning,
 				fmt.Sprintf("project %s already has job %s running or waiting; wait for it to end, or send cancelExisting true to stop it", rec.Name, active[0]))
 		}
-		// A full queue would reject the new job after the old one was
-		// stopped, leaving the project with neither.
-		if err := s.sched.Reserve(1); err != nil {
+		// A full queue or a timeout above the maximum would reject the
+		// new job after the old one was stopped, leaving the project with
+		// neither.
+		if err := s.sched.Reserve(1, sub.Timeout); err != nil {
 			return pool.SubmitProblem(err)
 		}
 		projects.StopActive(ctx, s.sched, rec.Name, auth.Caller(c), httpapi.Logger(c))

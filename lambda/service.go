@@ -33,7 +33,7 @@ type Scheduler interface {
 	Await(ctx context.Context, id string) (*pool.Job, error)
 	StopJob(ctx context.Context, id, by, reason string) (*pool.Job, error)
 	ActiveJobIDs(lockKey string) []string
-	Reserve(n int) error
+	Reserve(n int, timeout time.Duration) error
 }
 
 // Projects is the part of the project store that the lambda API uses.

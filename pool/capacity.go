@@ -1,14 +1,22 @@
 package pool
 
-// Reserve checks that n more jobs fit in the queue now and returns a
-// *QueueFullError when they do not. A batch calls it before submitting
-// its jobs one by one, so that a batch too large for the queue queues
-// nothing.
+import "time"
+
+// Reserve checks that Submit would admit n more jobs with the given
+// timeout now: it returns the 400 problem Submit gives a timeout above
+// MaxJobTimeout (zero means the default JobTimeout), and a
+// *QueueFullError when n more jobs do not fit in the queue. A batch calls
+// it before submitting its jobs one by one, so that a batch too large for
+// the queue queues nothing, and cancelExisting calls it before stopping
+// the jobs that the new one replaces.
 //
 // NOTE: Reserve holds no place. A submission from another client between
 // Reserve and the batch's own submissions can still fill the queue. The
 // batch then stops the jobs it already queued.
-func (p *Pool) Reserve(n int) error {
+func (p *Pool) Reserve(n int, timeout time.Duration) error {
+	if _, err := p.cfg.applyJobTimeout(Submission{Timeout: timeout}); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 

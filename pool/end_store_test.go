@@ -73,11 +73,11 @@ func TestReserveChecksQueueRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One job runs and two wait, so one more fits.
-	if err := p.Reserve(1); err != nil {
-		t.Errorf("Reserve(1) with room for one: %v", err)
+	if err := p.Reserve(1, 0); err != nil {
+		t.Errorf("Reserve(1, 0) with room for one: %v", err)
 	}
 	var full *pool.QueueFullError
-	if err := p.Reserve(2); !errors.As(err, &full) {
-		t.Errorf("Reserve(2) with room for one: %v, want a QueueFullError", err)
+	if err := p.Reserve(2, 0); !errors.As(err, &full) {
+		t.Errorf("Reserve(2, 0) with room for one: %v, want a QueueFullError", err)
 	}
 }

@@ -22,9 +22,10 @@ type Scheduler interface {
 	Submit(ctx context.Context, sub pool.Submission) (*pool.Job, error)
 	StopJob(ctx context.Context, id, by, reason string) (*pool.Job, error)
 	ActiveJobIDs(lockKey string) []string
-	// Reserve returns a *pool.QueueFullError when n more jobs do not fit
-	// in the queue now.
-	Reserve(n int) error
+	// Reserve returns the error Submit would return for n more jobs with
+	// the given timeout: a 400 problem for a timeout above the maximum,
+	// or a *pool.QueueFullError when they do not fit in the queue now.
+	Reserve(n int, timeout time.Duration) error
 }
 
 // APIConfig configures the project routes.

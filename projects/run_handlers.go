@@ -214,9 +214,10 @@ func (a *API) execute(c *gin.Context) error {
 		return err
 	}
 	if req.CancelExisting {
-		// A full queue would reject the new job after the old one was
-		// stopped, leaving the project with neither.
-		if err := a.sched.Reserve(1); err != nil {
+		// A full queue or a timeout above the maximum would reject the
+		// new job after the old one was stopped, leaving the project with
+		// neither.
+		if err := a.sched.Reserve(1, sub.Timeout); err != nil {
 			return pool.SubmitProblem(err)
 		}
 		StopActive(c.Request.Context(), a.sched, rec.Name, auth.Caller(c), httpapi.Logger(c))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/lambdaflow/lambdaflow/internal/database"
 	"github.com/lambdaflow/lambdaflow/internal/httpapi"
@@ -137,7 +138,7 @@ func (s *stopRecorder) ActiveJobIDs(string) []string {
 	return s.active
 }
 
-func (s *stopRecorder) Reserve(int) error {
+func (s *stopRecorder) Reserve(int, time.Duration) error {
 	return nil
 }
 

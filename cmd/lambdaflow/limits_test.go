@@ -109,3 +109,18 @@ func TestTextParameterLengthLimit(t *testing.T) {
 	ok := s.do("POST", "/api/v1/projects/echo/lambda", map[string]any{"parameters": map[string]any{"s": strings.Repeat("x", 60<<10)}}, nil)
 	expectStatus(t, ok, http.StatusAccepted)
 }
+
+func TestCancelExistingKeepsJobOnBadTimeout(t *testing.T) {
+	s := startServer(t, t.TempDir(), "--job-timeout", "1m", "--max-job-timeout", "2m")
+	s.createSleeper("sleeper", 30)
+	running := s.execute("sleeper", nil)
+	s.waitState(running.ID, "RUNNING")
+
+	resp := s.do("POST", "/api/v1/projects/sleeper/execute", map[string]any{"cancelExisting": true, "timeout": "3m"}, nil)
+	expectStatus(t, resp, http.StatusBadRequest)
+	expectFields(t, readProblem(t, resp), "timeout")
+	if got := s.job(running.ID); got.State != "RUNNING" {
+		t.Errorf("the existing job is %s after a rejected cancelExisting, want RUNNING", got.State)
+	}
+	expectStatus(t, s.do("POST", "/api/v1/jobs/"+running.ID+"/stop", nil, nil), http.StatusOK)
+}
