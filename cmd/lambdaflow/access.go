@@ -20,6 +20,10 @@ import (
 var routeRoles = map[string]auth.Role{
 	"GET /healthz": auth.Public,
 	"GET /readyz":  auth.Public,
+	// The admin page's static files hold no data; the page sends the
+	// user's token with each API call it makes.
+	"GET /admin":           auth.Public,
+	"GET /admin/*filepath": auth.Public,
 
 	"GET /api/v1/projects":                        auth.Viewer,
 	"GET /api/v1/projects/:project":               auth.Viewer,

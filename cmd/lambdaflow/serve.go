@@ -22,6 +22,7 @@ import (
 	"github.com/lambdaflow/lambdaflow/internal/database"
 	"github.com/lambdaflow/lambdaflow/internal/httpapi"
 	"github.com/lambdaflow/lambdaflow/lambda"
+	"github.com/lambdaflow/lambdaflow/monitor"
 	"github.com/lambdaflow/lambdaflow/pool"
 	"github.com/lambdaflow/lambdaflow/projects"
 )
@@ -197,6 +198,7 @@ func (s *server) router(api *projects.API) *gin.Engine {
 	s.pool.Register(v1)
 	s.lambda.Register(v1)
 	s.lambda.RegisterWorkflowRoutes(r)
+	monitor.RegisterAdmin(r)
 	return r
 }
 
