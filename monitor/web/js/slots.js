@@ -21,8 +21,14 @@ export class SlotsForm {
     this.effect = root.querySelector('#slots-effect');
     this.error = root.querySelector('#slots-error');
     this.settings = null;
+    // saved is set after a save until the user edits the value again,
+    // so that the effect line keeps confirming it.
+    this.saved = false;
     this.onSaved = onSaved;
-    this.input.addEventListener('input', () => this.showEffect());
+    this.input.addEventListener('input', () => {
+      this.saved = false;
+      this.showEffect();
+    });
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       this.save();
@@ -48,10 +54,12 @@ export class SlotsForm {
     if (!this.settings) return;
     const value = this.input.value.trim();
     const n = /^\d+$/.test(value) ? Number(value) : NaN;
-    this.effect.textContent = effectText(n, this.settings.maxConcurrentJobs);
+    const saved = this.saved ? 'Saved. ' : '';
+    this.effect.textContent = saved + effectText(n, this.settings.maxConcurrentJobs);
   }
 
   async save() {
+    this.saved = false;
     this.error.textContent = '';
     this.input.removeAttribute('aria-invalid');
     const value = this.input.value.trim();
@@ -61,8 +69,8 @@ export class SlotsForm {
     }
     try {
       const { body } = await sendJSON('PATCH', '/settings', { concurrentJobs: Number(value) });
+      this.saved = true;
       this.update(body, true);
-      this.effect.textContent = `Saved. ${effectText(body.requestedConcurrentJobs, body.maxConcurrentJobs)}`;
       this.onSaved(body);
     } catch (err) {
       const field = err instanceof ApiError ? err.fieldErrors.find((f) => f.field === 'concurrentJobs') : null;
