@@ -55,6 +55,8 @@ type Pool struct {
 	running   int
 	durations durationWindow
 	hooks     testHooks
+	// observers receive every job and block state change; see Observe.
+	observers []func(Event)
 }
 
 // testHooks lets tests observe scheduling decisions. Both run with mu held
@@ -129,6 +131,7 @@ func (p *Pool) Submit(ctx context.Context, sub Submission) (*Job, error) {
 	p.nextSeq++
 	aj := &activeJob{job: job}
 	p.enqueueLocked(aj)
+	p.observeLocked(nil, job)
 	p.log.Debug("job queued", "job_id", job.ID, "project", job.Project, "lock", job.LockKey, "state", job.State)
 	p.dispatchLocked()
 	return p.viewLocked(aj), nil

@@ -43,6 +43,7 @@ func (p *Pool) recoverLocked(ctx context.Context) (recoveryCounts, error) {
 			if err := p.store.UpdateJobs(ctx, next); err != nil {
 				return counts, fmt.Errorf("ending job %s: %w", job.ID, err)
 			}
+			p.observeLocked(job, next)
 			counts.countEnded(next.State)
 			p.log.Info("job ended by recovery", "job_id", job.ID, "from_state", job.State, "state", next.State)
 			continue
@@ -63,6 +64,7 @@ func (p *Pool) recoverLocked(ctx context.Context) (recoveryCounts, error) {
 			counts.requeued++
 			p.log.Info("job queued again after a restart", "job_id", job.ID, "attempt", next.Attempt)
 		}
+		p.observeRecoveredLocked(job, next)
 		p.enqueueLocked(&activeJob{job: next})
 	}
 	return counts, nil

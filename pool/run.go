@@ -110,6 +110,7 @@ func (p *Pool) updateBlock(aj *activeJob, run BlockRun) {
 		// stores the blocks again.
 		p.log.Error("storing block update failed", "job_id", next.ID, "block", run.Name, "error", err)
 	}
+	p.observeLocked(aj.job, next)
 	aj.job = next
 }
 
@@ -146,6 +147,7 @@ func (p *Pool) finish(aj *activeJob, outcome Outcome, runErr, cause error) {
 			p.log.Error("storing the failure of a job failed", "job_id", final.ID, "error", err)
 		}
 	}
+	p.observeChangesLocked(changes)
 	applyChanges(changes)
 
 	aj.ended = true

@@ -181,6 +181,7 @@ func (p *Pool) commitLocked(ctx context.Context, changes []change) error {
 	if err := p.writeLocked(ctx, changes); err != nil {
 		return err
 	}
+	p.observeChangesLocked(changes)
 	applyChanges(changes)
 	return nil
 }
@@ -234,6 +235,7 @@ func (p *Pool) startLocked(aj *activeJob) bool {
 
 	line := aj.line
 	p.unlinkLocked(aj)
+	p.observeLocked(aj.job, next)
 	aj.job = next
 	line.holder = aj
 	p.running++

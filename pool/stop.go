@@ -100,6 +100,7 @@ func cancellingRecord(job *Job, record *StopRecord) *Job {
 // cancelRunLocked makes next, a CANCELLING record, aj's current record and
 // cancels aj's run.
 func (p *Pool) cancelRunLocked(aj *activeJob, next *Job) {
+	p.observeLocked(aj.job, next)
 	aj.job = next
 	aj.stopRequested = true
 	aj.cancel(errStopRequested)

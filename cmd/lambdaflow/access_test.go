@@ -77,12 +77,23 @@ func startInProcess(t *testing.T, args ...string) http.Handler {
 // not exist, so that an admitted request changes nothing.
 func routePath(path string) string {
 	replacer := strings.NewReplacer(":project", "no-such-project", ":instance", "no-such-instance",
-		":job", "no-such-job", ":name", "no-such-parameter", "*file", "no-such-file.csv")
+		":job", "no-such-job", ":name", "no-such-parameter", "*file", "no-such-file.csv",
+		":chart", "no-such-chart.svg")
 	return replacer.Replace(path)
 }
 
+// streamingPaths never end a response on their own. Their requests get
+// a context that is already cancelled, so that the stream ends after its
+// first write.
+var streamingPaths = map[string]bool{"/api/v1/events": true}
+
 func serveRequest(h http.Handler, method, path, token string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, nil)
+	if streamingPaths[path] {
+		ctx, cancel := context.WithCancel(req.Context())
+		cancel()
+		req = req.WithContext(ctx)
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/lambdaflow/lambdaflow/internal/auth"
+	"github.com/lambdaflow/lambdaflow/monitor"
 )
 
 // serveConfig holds the settings of `lambdaflow serve`. Each has a flag
@@ -36,6 +37,9 @@ type serveConfig struct {
 	Examples             bool
 	TokensFile           string
 	Insecure             bool
+	MonitorInterval      time.Duration
+	MonitorHistory       time.Duration
+	MonitorRecentJobs    int
 
 	// tokens contains the tokens that finish read from TokensFile. It is
 	// nil when TokensFile is empty, so the service runs without access
@@ -61,6 +65,9 @@ func (c *serveConfig) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "file of API tokens, one \"ROLE TOKEN\" line each with ROLE admin, runner or viewer; without it every caller has full access and --addr must be a loopback address")
 	fs.BoolVar(&c.Insecure, "insecure", false, "allow serving without --tokens-file on an address that is not loopback, so that anyone who reaches it has full access")
+	fs.DurationVar(&c.MonitorInterval, "monitor-interval", monitor.DefaultInterval, "time between two resource samples of the monitor, at least 10ms")
+	fs.DurationVar(&c.MonitorHistory, "monitor-history", monitor.DefaultHistory, "how long resource samples are kept, in memory and in the database")
+	fs.IntVar(&c.MonitorRecentJobs, "monitor-recent-jobs", monitor.DefaultRecentJobs, fmt.Sprintf("finished jobs the queue view lists unless a request asks for another number, 0 to %d", monitor.MaxRecentJobs))
 	fs.BoolVar(&c.Examples, "examples", true, "store the example projects when the database holds no project, and copy their data into the files directory")
 }
 
@@ -104,6 +111,7 @@ func (c *serveConfig) finish() error {
 	if c.ShutdownGrace < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-grace must not be negative, got %s", c.ShutdownGrace))
 	}
+	errs = append(errs, c.checkMonitor()...)
 	if _, err := c.level(); err != nil {
 		errs = append(errs, err)
 	}
@@ -125,6 +133,20 @@ func (c *serveConfig) finish() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func (c *serveConfig) checkMonitor() []error {
+	var errs []error
+	if c.MonitorInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--monitor-interval must be at least 10ms, got %s", c.MonitorInterval))
+	}
+	if c.MonitorHistory < c.MonitorInterval {
+		errs = append(errs, fmt.Errorf("--monitor-history must be at least --monitor-interval (%s), got %s", c.MonitorInterval, c.MonitorHistory))
+	}
+	if c.MonitorRecentJobs < 0 || c.MonitorRecentJobs > monitor.MaxRecentJobs {
+		errs = append(errs, fmt.Errorf("--monitor-recent-jobs must be from 0 to %d, got %d", monitor.MaxRecentJobs, c.MonitorRecentJobs))
+	}
+	return errs
 }
 
 func (c *serveConfig) level() (slog.Level, error) {

@@ -55,15 +55,17 @@ func newServeCommand() *cobra.Command {
 	return cmd
 }
 
-// server is the running service: database, pool and HTTP server.
+// server is the running service: database, pool, monitor and HTTP
+// server.
 type server struct {
-	cfg    *serveConfig
-	logger *slog.Logger
-	db     *sql.DB
-	pool   *pool.Pool
-	lambda *lambda.Service
-	http   *http.Server
-	ready  atomic.Bool
+	cfg     *serveConfig
+	logger  *slog.Logger
+	db      *sql.DB
+	pool    *pool.Pool
+	monitor *monitor.Monitor
+	lambda  *lambda.Service
+	http    *http.Server
+	ready   atomic.Bool
 }
 
 // serve runs the service until ctx is cancelled, then shuts it down in
@@ -130,11 +132,25 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 	if err != nil {
 		return nil, s.abort(err)
 	}
+	// The monitor observes the pool before it starts, so that it sees
+	// the jobs the pool recovers.
+	s.monitor, err = monitor.New(monitor.Config{
+		Interval: cfg.MonitorInterval, History: cfg.MonitorHistory, RecentJobs: cfg.MonitorRecentJobs,
+		DataDir: cfg.DataDir, Logger: s.logger,
+	}, s.pool, monitor.NewSQLiteSampleStore(db))
+	if err != nil {
+		return nil, s.abort(err)
+	}
 	if err := s.pool.Start(ctx); err != nil {
 		return nil, s.abort(fmt.Errorf("starting pool: %w", err))
 	}
+	if err := s.monitor.Start(ctx); err != nil {
+		s.pool.Stop()
+		return nil, s.abort(fmt.Errorf("starting monitor: %w", err))
+	}
 
 	if err := s.startLambda(ctx, projectStore); err != nil {
+		s.monitor.Stop()
 		s.pool.Stop()
 		return nil, s.abort(err)
 	}
@@ -142,11 +158,15 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		s.lambda.Stop()
+		s.monitor.Stop()
 		s.pool.Stop()
 		return nil, s.abort(fmt.Errorf("listening on %s: %w", cfg.Addr, err))
 	}
 	api := projects.NewAPI(projectStore, s.pool, projects.APIConfig{Logger: s.logger})
 	s.http = &http.Server{Handler: s.router(api), ReadHeaderTimeout: 10 * time.Second}
+	// Shutdown waits for active handlers, and event streams never end on
+	// their own.
+	s.http.RegisterOnShutdown(s.monitor.CloseStreams)
 	return ln, nil
 }
 
@@ -192,11 +212,13 @@ func (s *server) router(api *projects.API) *gin.Engine {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.readyz)
+	s.monitor.RegisterMetrics(r)
 
 	v1 := r.Group("/api/v1")
 	api.Register(v1)
 	s.pool.Register(v1)
 	s.lambda.Register(v1)
+	s.monitor.Register(v1)
 	s.lambda.RegisterWorkflowRoutes(r)
 	monitor.RegisterAdmin(r)
 	return r
@@ -233,6 +255,9 @@ func (s *server) shutdown() error {
 	// Jobs cancelled by the drain still remove their instances, which
 	// writes to the database, so the lambda service stops after the pool.
 	s.lambda.Stop()
+	// The monitor samples into the database, so it stops before the
+	// database closes.
+	s.monitor.Stop()
 	if errors.Is(drainErr, context.DeadlineExceeded) {
 		s.logger.Warn("grace period ended; the jobs still running were cancelled", "grace", s.cfg.ShutdownGrace)
 		drainErr = nil

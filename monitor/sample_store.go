@@ -1,0 +1,109 @@
+package monitor
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+)
+
+// SampleStore persists resource samples, so that the history survives a
+// restart. Implementations must be safe for concurrent use.
+type SampleStore interface {
+	// SaveSample stores s, replacing a sample stored at the same
+	// millisecond.
+	SaveSample(ctx context.Context, s Sample) error
+	// LoadSamples returns the newest limit samples taken at or after
+	// since, oldest first.
+	LoadSamples(ctx context.Context, since time.Time, limit int) ([]Sample, error)
+	// DeleteSamplesBefore deletes the samples taken before t and returns
+	// how many it deleted.
+	DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error)
+}
+
+// SQLiteSampleStore is the SampleStore of the embedded SQLite database,
+// in the monitor_samples table that migration 0004_monitor.sql creates.
+// Each sample is a row keyed by its Unix time in milliseconds, with its
+// measured values as a JSON object.
+type SQLiteSampleStore struct {
+	db *sql.DB
+}
+
+// NewSQLiteSampleStore returns a store on db, a database opened with
+// database.Open.
+func NewSQLiteSampleStore(db *sql.DB) *SQLiteSampleStore {
+	return &SQLiteSampleStore{db: db}
+}
+
+var _ SampleStore = (*SQLiteSampleStore)(nil)
+
+// SaveSample stores s.
+func (s *SQLiteSampleStore) SaveSample(ctx context.Context, sample Sample) error {
+	values := make(map[string]float64, metricCount)
+	for m, v := range sample.Values {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			values[metricNames[m]] = v
+		}
+	}
+	data, err := json.Marshal(values)
+	if err != nil {
+		return fmt.Errorf("encoding sample: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, "INSERT OR REPLACE INTO monitor_samples (time_ms, metrics) VALUES (?, ?)",
+		sample.Time.UnixMilli(), string(data))
+	if err != nil {
+		return fmt.Errorf("storing sample: %w", err)
+	}
+	return nil
+}
+
+// LoadSamples returns the newest limit samples since the given time,
+// oldest first. Metric names the binary does not know are skipped.
+func (s *SQLiteSampleStore) LoadSamples(ctx context.Context, since time.Time, limit int) ([]Sample, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT time_ms, metrics FROM (
+		SELECT time_ms, metrics FROM monitor_samples WHERE time_ms >= ? ORDER BY time_ms DESC LIMIT ?
+	) ORDER BY time_ms`, since.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("loading samples: %w", err)
+	}
+	defer rows.Close()
+
+	var samples []Sample
+	for rows.Next() {
+		var ms int64
+		var data string
+		if err := rows.Scan(&ms, &data); err != nil {
+			return nil, fmt.Errorf("loading samples: %w", err)
+		}
+		var values map[string]float64
+		if err := json.Unmarshal([]byte(data), &values); err != nil {
+			return nil, fmt.Errorf("decoding sample at %d: %w", ms, err)
+		}
+		sample := newSample(time.UnixMilli(ms).UTC())
+		for name, v := range values {
+			if m, ok := metricByName(name); ok {
+				sample.Values[m] = v
+			}
+		}
+		samples = append(samples, sample)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("loading samples: %w", err)
+	}
+	return samples, nil
+}
+
+// DeleteSamplesBefore deletes the samples taken before t.
+func (s *SQLiteSampleStore) DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error) {
+	result, err := s.db.ExecContext(ctx, "DELETE FROM monitor_samples WHERE time_ms < ?", t.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("deleting old samples: %w", err)
+	}
+	n, err := result.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("deleting old samples: %w", err)
+	}
+	return n, nil
+}
