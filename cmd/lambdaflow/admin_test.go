@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -15,7 +17,7 @@ import (
 
 func TestAdminPageStopsJobAndSetsSlots(t *testing.T) {
 	chromiumPath(t)
-	srv := startServer(t, t.TempDir())
+	srv := startServer(t, t.TempDir(), "--monitor-interval", "100ms")
 	finished := srv.execute("seattle-weather", nil)
 	srv.waitFinal(finished.ID)
 	srv.createSleeper("sleepy", 600)
@@ -29,7 +31,6 @@ func TestAdminPageStopsJobAndSetsSlots(t *testing.T) {
 	p.waitText(jobCard("running", running.ID)+` tr[data-block="wait"]`, "RUNNING")
 	p.waitText(jobCard("waiting", blocked.ID)+` .wait[data-reason="PROJECT_LOCK"]`, running.ID[len(running.ID)-8:])
 	p.waitText(jobCard("recent", finished.ID), "COMPLETED")
-	p.screenshot("admin-queue.png")
 
 	stop := jobCard("running", running.ID) + " button.stop"
 	p.do(chromedp.Click(chromedp.CSS(stop)))
@@ -80,6 +81,13 @@ func TestAdminPageStopsJobAndSetsSlots(t *testing.T) {
 	p.waitText("#slots-effect", fmt.Sprintf("1 job may run at once; requests above %d are capped.", maxJobs))
 	p.do(chromedp.Click(chromedp.CSS(`#slots-form button[type="submit"]`)))
 	p.waitText("#slots-now", "In force: 1 job at once.")
+
+	p.do(chromedp.Click(chromedp.CSS(`nav a[href="#resources"]`)))
+	p.waitCharts("the last hour")
+	p.waitText("#resources-now", "CPU, machine")
+	p.waitText("#resources-now", "1 running of 1 slot")
+	p.do(chromedp.Click(chromedp.CSS(`button[data-range="24h"]`)))
+	p.waitCharts("the last day")
 
 	p.do(chromedp.EmulateViewport(375, 800))
 	p.expectNoHorizontalScroll("queue", "resources", "projects")
@@ -189,6 +197,45 @@ func TestAdminPageAsksForToken(t *testing.T) {
 	p.typeInto("#slots-input", "2")
 	p.do(chromedp.Click(chromedp.CSS(`#slots-form button[type="submit"]`)))
 	p.waitText("#slots-effect", "Saved.")
+}
+
+// TestAdminScreenshots writes docs/admin-queue.png and
+// docs/admin-resources.png for the README when LAMBDAFLOW_SCREENSHOTS_DIR
+// is set, as `make screenshots` does. It lets CPU-heavy jobs run for
+// two minutes first, so that the charts have a history to show.
+func TestAdminScreenshots(t *testing.T) {
+	if os.Getenv(screenshotsEnv) == "" {
+		t.Skip(screenshotsEnv + " is not set")
+	}
+	chromiumPath(t)
+	srv := startServer(t, t.TempDir(), "--monitor-interval", "250ms")
+	srv.createCruncher("crunch", 60)
+	srv.createSleeper("sleepy", 600)
+	until := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(until) {
+		srv.waitFinal(srv.execute("crunch", nil).ID)
+		srv.waitFinal(srv.execute("seattle-weather", nil).ID)
+	}
+	srv.do("PATCH", "/api/v1/settings", map[string]any{"concurrentJobs": 2}, nil)
+	first := srv.execute("sleepy", nil)
+	srv.waitState(first.ID, "RUNNING")
+	lambda := srv.do("POST", "/api/v1/projects/sleepy/lambda", map[string]any{}, nil)
+	expectStatus(t, lambda, http.StatusAccepted)
+	blocked := srv.execute("sleepy", nil)
+	queued := srv.execute("crunch", nil)
+	srv.waitState(blocked.ID, "BLOCKED")
+
+	p := openAdmin(t, srv, "#queue")
+	p.waitText(jobCard("waiting", blocked.ID), "BLOCKED")
+	p.waitText(jobCard("waiting", queued.ID), "QUEUED")
+	p.waitText("#live", "Live updates on")
+	p.screenshot("admin-queue.png")
+
+	p.do(chromedp.Click(chromedp.CSS(`nav a[href="#resources"]`)))
+	p.waitText("#resources-now", "CPU, machine")
+	p.do(chromedp.Click(chromedp.CSS(`button[data-range="5m"]`)))
+	p.waitCharts("the last 5 minutes")
+	p.screenshot("admin-resources.png")
 }
 
 // TestAdminFilesArePublicAndSafe checks the static responses: public even

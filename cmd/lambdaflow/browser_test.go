@@ -201,6 +201,18 @@ func (p *browserPage) expectNoHorizontalScroll(views ...string) {
 	}
 }
 
+// waitCharts waits until the resources view shows all four charts as
+// images of the range whose title it names.
+func (p *browserPage) waitCharts(rangeTitle string) {
+	p.t.Helper()
+	p.waitFor("four charts of "+rangeTitle, fmt.Sprintf(`(() => {
+		const imgs = [...document.querySelectorAll('#charts img')];
+		return imgs.length === 4 && imgs.every((img) => img.src.startsWith('blob:') &&
+			img.complete && img.naturalWidth > 0 && img.alt.endsWith(%s));
+	})()`, jsString(rangeTitle)))
+	p.waitText("#charts-status", "Charts of "+rangeTitle)
+}
+
 // screenshot writes the page as a PNG into the screenshots directory,
 // when one is set.
 func (p *browserPage) screenshot(name string) {

@@ -23,7 +23,6 @@ const liveTexts = {
   live: 'Live updates on',
   reconnecting: 'Live updates lost; reconnecting…',
   unauthorized: 'Live updates need a token',
-  unavailable: 'Live updates unavailable; refreshing every few seconds',
 };
 
 const $ = (selector) => document.querySelector(selector);

@@ -9,8 +9,8 @@ const minRetryMs = 1000;
 const maxRetryMs = 15000;
 
 // EventStream delivers each event's decoded data to onEvent and reports
-// its state to onStatus: "connecting", "live", "reconnecting",
-// "unauthorized" or "unavailable".
+// its state to onStatus: "connecting", "live", "reconnecting" or
+// "unauthorized".
 export class EventStream {
   constructor({ onEvent, onStatus }) {
     this.onEvent = onEvent;
@@ -53,10 +53,6 @@ export class EventStream {
     if (resp.status === 401) {
       this.onStatus('unauthorized');
       reportUnauthorized(new ApiError(401, await resp.json().catch(() => null)));
-      return;
-    }
-    if (resp.status === 404) {
-      this.onStatus('unavailable');
       return;
     }
     if (!resp.ok || !resp.body) throw new Error(`events: HTTP ${resp.status}`);

@@ -14,26 +14,7 @@ export function isFinal(state) {
 
 // loadQueue returns the queue view of GET /api/v1/monitor/queue.
 export async function loadQueue() {
-  try {
-    return await getJSON(`/monitor/queue?recent=${recentCount}`);
-  } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== 404) throw err;
-  }
-  // TODO: remove this fallback once the monitor routes are served.
-  const [settings, running, waiting, recent] = await Promise.all([
-    getJSON('/settings'),
-    getJSON('/jobs?state=RUNNING,CANCELLING&limit=500'),
-    getJSON('/jobs?state=QUEUED,BLOCKED&limit=500'),
-    getJSON(`/jobs?state=COMPLETED,FAILED,CANCELLED&limit=${recentCount}`),
-  ]);
-  const count = (state) => waiting.jobs.filter((j) => j.state === state).length;
-  return {
-    ...settings,
-    counts: { running: running.jobs.length, queued: count('QUEUED'), blocked: count('BLOCKED') },
-    running: running.jobs.reverse(),
-    waiting: waiting.jobs.sort((a, b) => (a.position ?? 0) - (b.position ?? 0)),
-    recent: recent.jobs,
-  };
+  return getJSON(`/monitor/queue?recent=${recentCount}`);
 }
 
 // QueueView renders the queue into its section of the page.
