@@ -3,10 +3,10 @@
 GO ?= go
 BIN := bin/lambdaflow
 
-.PHONY: help run build test lint bench clean
+.PHONY: help run build test lint bench screenshots clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 run: ## start the service on 127.0.0.1:8080 with the example projects (data in ./data)
 	$(GO) run ./cmd/lambdaflow serve
@@ -23,6 +23,9 @@ lint: ## check formatting and run go vet
 
 bench: ## run the benchmarks (figures in docs/benchmarks.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+screenshots: ## redraw the admin page screenshots in docs/ (needs chromium; takes about 3 minutes)
+	LAMBDAFLOW_SCREENSHOTS_DIR=$(CURDIR)/docs $(GO) test -race -count=1 -run '^TestAdminScreenshots$$' -timeout 10m ./cmd/lambdaflow
 
 clean: ## remove build output and the local data directory
 	rm -rf bin data
