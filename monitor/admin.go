@@ -36,9 +36,9 @@ var adminSecurityHeaders = map[string]string{
 // RegisterAdmin adds the admin page to r, the root router: GET /admin
 // redirects to /admin/, and GET /admin/*filepath serves the embedded
 // files, index.html for /admin/ itself. gin cannot register /admin/
-// beside the catch-all, which matches it too. The files hold no data:
-// the page asks for an API token and sends it with every API call, so
-// the routes need no token.
+// beside the catch-all, which matches it too. The files hold no data,
+// because the page prompts for an API token and sends it with every API
+// call, so the routes need no token.
 func RegisterAdmin(r gin.IRoutes) {
 	root, err := fs.Sub(webFiles, "web")
 	if err != nil {
@@ -71,8 +71,8 @@ func serveAdminFile(c *gin.Context, root fs.FS, files http.Handler) error {
 	req := c.Request.Clone(c.Request.Context())
 	req.URL.Path = "/" + name
 	if name == "index.html" {
-		// http.FileServer redirects /index.html to ./, so it is asked
-		// for the directory, which it answers with index.html.
+		// http.FileServer redirects /index.html to ./, so the request
+		// names the directory, for which it serves index.html.
 		req.URL.Path = "/"
 	}
 	files.ServeHTTP(c.Writer, req)

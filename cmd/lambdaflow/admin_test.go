@@ -85,7 +85,7 @@ func TestAdminPageStopsJobAndSetsSlots(t *testing.T) {
 	p.do(chromedp.Click(chromedp.CSS(`nav a[href="#resources"]`)))
 	p.waitCharts("the last hour")
 	p.waitText("#resources-now", "CPU, machine")
-	p.waitText("#resources-now", "1 running of 1 slot")
+	p.waitText("#resources-now", "running of 1 slot")
 	p.do(chromedp.Click(chromedp.CSS(`button[data-range="24h"]`)))
 	p.waitCharts("the last day")
 
@@ -208,7 +208,7 @@ func TestAdminScreenshots(t *testing.T) {
 		t.Skip(screenshotsEnv + " is not set")
 	}
 	chromiumPath(t)
-	srv := startServer(t, t.TempDir(), "--monitor-interval", "250ms")
+	srv := startServer(t, t.TempDir(), "--monitor-interval", "250ms", "--monitor-recent-jobs", "3")
 	srv.createCruncher("crunch", 60)
 	srv.createSleeper("sleepy", 600)
 	until := time.Now().Add(2 * time.Minute)
@@ -216,6 +216,11 @@ func TestAdminScreenshots(t *testing.T) {
 		srv.waitFinal(srv.execute("crunch", nil).ID)
 		srv.waitFinal(srv.execute("seattle-weather", nil).ID)
 	}
+	stopped := srv.execute("sleepy", nil)
+	srv.waitState(stopped.ID, "RUNNING")
+	srv.do("POST", "/api/v1/jobs/"+stopped.ID+"/stop", map[string]any{"reason": "wrong parameters"}, nil)
+	srv.waitFinal(stopped.ID)
+
 	srv.do("PATCH", "/api/v1/settings", map[string]any{"concurrentJobs": 2}, nil)
 	first := srv.execute("sleepy", nil)
 	srv.waitState(first.ID, "RUNNING")

@@ -25,8 +25,8 @@ export function onUnauthorized(fn) {
   unauthorizedListeners.add(fn);
 }
 
-// reportUnauthorized tells the listeners that the server rejected the
-// token, or wants one.
+// reportUnauthorized notifies the listeners that the server rejected the
+// token or requires one.
 export function reportUnauthorized(err) {
   for (const fn of unauthorizedListeners) fn(err);
 }

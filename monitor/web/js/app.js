@@ -1,5 +1,5 @@
-// The admin page: switches views, asks for a token when the server
-// needs one, and keeps the views current from the event stream.
+// The admin page: switches views, prompts for a token when the server
+// requires one, and keeps the views current from the event stream.
 
 import { getToken, setToken, onUnauthorized } from './api.js';
 import { EventStream } from './events.js';
@@ -9,7 +9,7 @@ import { ChartsView } from './charts.js';
 import { ProjectsView } from './projects.js';
 import { shortID } from './dom.js';
 
-// Debounce of queue refreshes after events, in ms: a job that starts
+// Delay of a queue refresh after an event, in ms: a job that starts
 // sends several events at once, and one fetch covers them all.
 const refreshDelayMs = 250;
 // How often the queue is fetched without events: while jobs run, to
@@ -80,7 +80,10 @@ class App {
       if (link.dataset.view === name) link.setAttribute('aria-current', 'page');
       else link.removeAttribute('aria-current');
     }
-    if (moveFocus) $(`#view-${name} h2`).focus();
+    if (moveFocus) {
+      this.say('');
+      $(`#view-${name} h2`).focus();
+    }
     this.loadView(name);
   }
 
@@ -95,17 +98,27 @@ class App {
     const view = this.currentView();
     const now = Date.now();
     if (view === 'queue' && !this.refreshing) {
-      const running = this.lastQueue?.running?.length > 0;
-      const every = this.liveState === 'live' ? (running ? runningRefreshMs : 0) : pollRefreshMs;
+      let every = pollRefreshMs;
+      if (this.liveState === 'live') {
+        every = this.lastQueue?.running?.length > 0 ? runningRefreshMs : 0;
+      }
+      // Without a valid token every fetch gets 401, until a new token
+      // restarts everything.
+      if (this.liveState === 'unauthorized') every = 0;
       if (every > 0 && now - this.lastQueueAt >= every) this.refreshQueue();
     }
     if (view === 'resources' && now - this.chartsAt >= chartsRefreshMs) this.loadCharts();
   }
 
+  // eventArrived refreshes a followed job, and the queue view at most
+  // refreshDelayMs after the first of a burst of events.
   eventArrived(event) {
     this.projects.jobEvent(event);
-    clearTimeout(this.refreshTimer);
-    this.refreshTimer = setTimeout(() => this.refreshQueue(), refreshDelayMs);
+    if (this.refreshTimer !== null || this.currentView() !== 'queue') return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      this.refreshQueue();
+    }, refreshDelayMs);
   }
 
   liveChanged(state) {

@@ -81,6 +81,14 @@ export function formatValue(value) {
   return String(value);
 }
 
+// formatCell writes a result cell as text, with fractions rounded to
+// four decimal places; full is the unrounded text for a tooltip.
+export function formatCell(value) {
+  const full = formatValue(value);
+  if (typeof value !== 'number' || Number.isInteger(value)) return { text: full, full };
+  return { text: String(Number(value.toFixed(4))), full };
+}
+
 // plural returns "1 job" or "2 jobs".
 export function plural(n, word) {
   return `${n} ${word}${n === 1 ? '' : 's'}`;

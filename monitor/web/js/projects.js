@@ -3,7 +3,7 @@
 // job to its end.
 
 import { getJSON, request, ApiError } from './api.js';
-import { el, replaceChildren, formatDuration, formatValue, shortID, plural } from './dom.js';
+import { el, replaceChildren, formatCell, formatDuration, formatValue, shortID, plural } from './dom.js';
 import { isFinal } from './queue.js';
 
 // How often a followed job is fetched when no event arrives, in ms.
@@ -159,7 +159,9 @@ function parameterInput(param, id, value) {
         el('option', { value: '', text: 'not set' }),
         el('option', { value: 'true', text: 'true' }),
         el('option', { value: 'false', text: 'false' }));
-      select.value = value === true || value === 'true' ? 'true' : value === false || value === 'false' ? 'false' : '';
+      select.value = '';
+      if (value === true || value === 'true') select.value = 'true';
+      if (value === false || value === 'false') select.value = 'false';
       return select;
     }
     case 'choice': {
@@ -306,6 +308,11 @@ function showRun(panel, job) {
   replaceChildren(panel, ...parts);
 }
 
+function resultCell(value) {
+  const { text, full } = formatCell(value);
+  return el('td', { text, title: text === full ? null : full });
+}
+
 function resultTable(job) {
   const { rows, total, truncated } = job.result;
   if (!rows || rows.length === 0) return el('p', { text: 'The result has no rows.' });
@@ -317,7 +324,7 @@ function resultTable(job) {
   const table = el('table', { class: 'result' },
     el('caption', { text: caption }),
     el('thead', {}, el('tr', {}, columns.map((c) => el('th', { scope: 'col', text: c })))),
-    el('tbody', {}, rows.map((row) => el('tr', {}, columns.map((c) => el('td', { text: formatValue(row[c]) }))))));
+    el('tbody', {}, rows.map((row) => el('tr', {}, columns.map((c) => resultCell(row[c]))))));
   // The region scrolls sideways inside itself, so a wide result never
   // widens the page; tabindex lets a keyboard user scroll it.
   return el('div', { class: 'table-wrap', role: 'region', tabindex: '0', 'aria-label': caption }, table);

@@ -4,7 +4,6 @@
 import { getJSON, request, ApiError } from './api.js';
 import { el, replaceChildren, formatDuration, formatTime, since, shortID, plural } from './dom.js';
 
-const recentCount = 20;
 const finalStates = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 // isFinal reports whether a job state is one a job never leaves.
@@ -12,9 +11,10 @@ export function isFinal(state) {
   return finalStates.has(state);
 }
 
-// loadQueue returns the queue view of GET /api/v1/monitor/queue.
+// loadQueue returns the queue view of GET /api/v1/monitor/queue, with as
+// many finished jobs as the server's --monitor-recent-jobs.
 export async function loadQueue() {
-  return getJSON(`/monitor/queue?recent=${recentCount}`);
+  return getJSON('/monitor/queue');
 }
 
 // QueueView renders the queue into its section of the page.
@@ -61,7 +61,8 @@ export class QueueView {
       el('p', { class: 'meta' }, jobMeta(job)),
       waitText(job),
       job.error ? el('p', { class: 'job-error', text: `${job.error.type}: ${job.error.message}` }) : null,
-      job.stop ? el('p', { class: 'meta', text: `Stopped by ${job.stop.by}${job.stop.reason ? `: ${job.stop.reason}` : ''}` }) : null,
+      // A stopped job's CANCELLED error already names who stopped it.
+      job.stop && !job.error ? el('p', { class: 'meta', text: `Stop requested by ${job.stop.by}${job.stop.reason ? `: ${job.stop.reason}` : ''}` }) : null,
       this.blocks(job));
   }
 
@@ -125,7 +126,7 @@ function blocksTable(job) {
     el('tbody', {}, rows));
 }
 
-// StopDialog asks for confirmation before it stops a job.
+// StopDialog requests confirmation before it stops a job.
 export class StopDialog {
   constructor(dialog, { onStopped, onError }) {
     this.dialog = dialog;
