@@ -74,7 +74,7 @@ func chartNames() []string {
 // getChart draws a chart of the recent history.
 //
 //	@Summary		Draw a resource chart
-//	@Description	Draws the history of one chart as an SVG line chart over time (UTC): cpu (machine and service CPU in % of the usable cores), memory (used, total and the service's resident memory in GiB), disk (read and write rates in MiB/s) or jobs (running, queued, blocked and the slot limit). Gaps where a value was not measured stay empty.
+//	@Description	Draws the history of one chart as an SVG line chart over time (UTC). The charts are cpu (machine and service CPU in % of the usable cores), memory (used, total and the service's resident memory in GiB), disk (read and write rates in MiB/s) and jobs (running, queued, blocked and the slot limit). Gaps where a value was not measured stay empty.
 //	@Tags			monitor
 //	@Produce		image/svg+xml
 //	@Param			metric	path		string	true	"chart name followed by .svg"	Enums(cpu.svg,memory.svg,disk.svg,jobs.svg)

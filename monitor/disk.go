@@ -12,10 +12,10 @@ import (
 )
 
 // diskSelection finds the block devices whose reads and writes the disk
-// rates count: the device of the file system that holds the data
-// directory when /proc/diskstats lists it, else every disk of the
-// machine (the devices of /sys/block with a device link, which leaves
-// out partitions, loop, RAM and device-mapper devices).
+// rates count. That is the device of the file system that holds the data
+// directory when /proc/diskstats lists it. Otherwise it is every disk of
+// the machine: the devices of /sys/block with a device link, which
+// leaves out partitions, loop, RAM and device-mapper devices.
 type diskSelection struct {
 	dataDir string
 	// names holds the selected device names once resolved.

@@ -33,11 +33,11 @@ type Event struct {
 }
 
 // hub keeps a bounded backlog of events and hands each new event to the
-// subscribed streams. Publishing never blocks: a subscriber whose buffer
-// is full is dropped. It is safe for concurrent use.
+// subscribed streams. Publishing never waits for a stream, because a
+// subscriber whose buffer is full is dropped. It is safe for concurrent
+// use.
 type hub struct {
 	clientBuffer int
-	firstID      int64
 
 	// mu guards the fields below.
 	mu sync.Mutex
@@ -61,7 +61,6 @@ func newHub(backlog, clientBuffer int, start time.Time) *hub {
 	first := start.UnixMicro()
 	return &hub{
 		clientBuffer: clientBuffer,
-		firstID:      first,
 		backlog:      make([]Event, 0, backlog),
 		nextID:       first,
 		subs:         map[*subscriber]struct{}{},

@@ -3,6 +3,7 @@ package monitor
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -176,4 +177,46 @@ func TestStalledStreamIsDropped(t *testing.T) {
 	if subs, _ := b.monitor.events.stats(); subs != 0 {
 		t.Errorf("%d subscribers after the drop, want 0", subs)
 	}
+}
+
+func TestStreamNotesLostEvents(t *testing.T) {
+	b := setup(t, Config{EventBacklog: 2})
+	b.monitor.events.mu.Lock()
+	first := b.monitor.events.nextID
+	b.monitor.events.mu.Unlock()
+	for i := range 5 {
+		b.monitor.observe(jobEvent(fmt.Sprint(i), "QUEUED"))
+	}
+
+	stream := b.openStream(t, fmt.Sprint(first))
+	want := [][]string{
+		{": connected"},
+		{fmt.Sprintf(": events after id %d are no longer kept; the stream resumes at id %d", first, first+3)},
+	}
+	for _, w := range want {
+		if got := stream.next(); fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("block = %q, want %q", got, w)
+		}
+	}
+	for _, id := range []int64{first + 3, first + 4} {
+		if got := stream.next(); len(got) == 0 || got[0] != fmt.Sprintf("id: %d", id) {
+			t.Errorf("replayed block = %q, want id %d", got, id)
+		}
+	}
+}
+
+func TestStreamRejectsBadLastEventID(t *testing.T) {
+	b := setup(t, Config{})
+	req, err := http.NewRequestWithContext(t.Context(), "GET", b.server.URL+"/api/v1/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Last-Event-ID", "-3")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	expectProblemField(t, resp, body, http.StatusBadRequest, "Last-Event-ID")
 }

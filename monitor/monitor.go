@@ -50,7 +50,7 @@ type Config struct {
 	// default 24h.
 	History time.Duration
 	// RecentJobs is the number of finished jobs the queue view lists
-	// unless the request asks for another; default 20, at most
+	// when the request gives no number; default 20, at most
 	// MaxRecentJobs.
 	RecentJobs int
 	// DataDir is the directory whose file system the disk metrics
@@ -116,7 +116,7 @@ func (cfg Config) validate() error {
 	return nil
 }
 
-// Jobs is what the monitor needs of the pool.
+// Jobs is the part of the pool that the monitor uses.
 type Jobs interface {
 	Counter
 	// Observe registers a function that receives every state change.
@@ -128,8 +128,8 @@ type Jobs interface {
 }
 
 // Monitor samples resources and serves the monitor endpoints. Create it
-// with New before the pool starts, so that it sees the jobs the pool
-// recovers, then call Start. Its methods are safe for concurrent use.
+// with New before the pool starts, so that it receives the events of the
+// jobs the pool recovers, then call Start. Its methods are safe for concurrent use.
 type Monitor struct {
 	cfg     Config
 	jobs    Jobs
@@ -253,10 +253,15 @@ func (m *Monitor) run(ctx context.Context, done chan<- struct{}) {
 // failing store is logged once until it works again.
 func (m *Monitor) record(ctx context.Context, now time.Time) {
 	sample := m.sampler.sample(ctx, now.UTC())
+	if ctx.Err() != nil {
+		// Stop interrupted the measurements, so the sample may be partial.
+		return
+	}
 	m.history.add(sample)
-	err := m.store.SaveSample(ctx, sample)
+	// A sample in the history is stored even when Stop comes meanwhile,
+	// so that the history after a restart matches.
+	err := m.store.SaveSample(context.WithoutCancel(ctx), sample)
 	switch {
-	case err != nil && ctx.Err() != nil:
 	case err != nil && m.lastSave == nil:
 		m.log.Warn("storing resource samples failed; they stay in memory only until it works again", "error", err)
 	case err == nil && m.lastSave != nil:

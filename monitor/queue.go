@@ -30,9 +30,9 @@ type QueueView struct {
 	// Running lists the RUNNING and CANCELLING jobs in start order. A
 	// running block's durationMs is its run time so far.
 	Running []*pool.Job `json:"running"`
-	// Waiting lists the QUEUED and BLOCKED jobs in the order they will
-	// start, which is submission order, each with position and
-	// waitingFor; at most the first 500.
+	// Waiting lists the first 500 QUEUED and BLOCKED jobs in the order
+	// they will start, which is submission order. Each has position and
+	// waitingFor.
 	Waiting []*pool.Job `json:"waiting"`
 	// Recent lists the most recently finished jobs, newest first.
 	Recent []*pool.Job `json:"recent"`

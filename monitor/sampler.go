@@ -44,9 +44,9 @@ type Counter interface {
 	Counts() pool.Counts
 }
 
-// cpuCounter is a reading of the machine's CPU time. From the cgroup it
-// is the cgroup's CPU time and its quota; from the host, the busy and
-// total CPU time of all cores in /proc/stat.
+// cpuCounter is a reading of the machine's CPU time. A cgroup reading
+// holds the cgroup's CPU time and its quota. A host reading holds the busy
+// and total CPU time of all cores in /proc/stat.
 type cpuCounter struct {
 	valid  bool
 	cgroup bool

@@ -21,7 +21,7 @@ const streamWriteTimeout = 10 * time.Second
 // streamEvents sends job and block state changes as server-sent events.
 //
 //	@Summary		Stream job and block state changes
-//	@Description	Sends a server-sent event for every job state change (QUEUED, BLOCKED, RUNNING, CANCELLING, COMPLETED, FAILED, CANCELLED, including the first state of a submitted job) and every block state change, as `id`, `event` (job or block) and `data` (an Event as JSON). A client resumes with the Last-Event-ID header or the lastEventId query parameter and gets the kept events after that id first; the server keeps the last 1000 events. When events after that id are no longer kept, the stream starts with the comment ": events after id N are no longer kept; the stream resumes at id M". A ": ping" comment is sent every 15 seconds. A client that reads too slowly is disconnected and may resume.
+//	@Description	Sends a server-sent event for every job state change, including the first state (QUEUED or BLOCKED) of a submitted job, and for every block state change. Each event has an `id`, an `event` (job or block) and `data` (an Event as JSON). A client resumes with the Last-Event-ID header or the lastEventId query parameter and gets the kept events after that id first; the server keeps the last 1000 events. Every stream starts with the comment ": connected". When events after that id are no longer kept, the comment ": events after id N are no longer kept; the stream resumes at id M" follows it. A ": ping" comment is sent every 15 seconds. A client that reads too slowly is disconnected and may resume.
 //	@Tags			monitor
 //	@Produce		text/event-stream
 //	@Param			Last-Event-ID	header		int		false	"id of the last event received"
@@ -45,11 +45,12 @@ func (m *Monitor) streamEvents(c *gin.Context) error {
 
 	s := &stream{w: bufio.NewWriter(c.Writer), flusher: c.Writer, rc: http.NewResponseController(c.Writer)}
 	defer s.rc.SetWriteDeadline(time.Time{})
-	// The comment makes the response start at once, before any event.
-	if note == "" {
-		note = "connected"
+	// The first comment makes the response start at once, before any
+	// event.
+	s.comment("connected")
+	if note != "" {
+		s.comment(note)
 	}
-	s.comment(note)
 	for _, ev := range replay {
 		s.event(ev)
 	}

@@ -6,7 +6,7 @@ import (
 	"github.com/lambdaflow/lambdaflow/internal/timestamp"
 )
 
-// EventType tells a job event from a block event.
+// EventType distinguishes job events from block events.
 type EventType string
 
 // Event types.

@@ -79,13 +79,17 @@ func TestMonitorSamplesResources(t *testing.T) {
 	if samples[0].CPUPercent != nil || samples[0].ProcessCPUPercent != nil {
 		t.Errorf("first sample has CPU %+v and service CPU %+v, want both null", samples[0].CPUPercent, samples[0].ProcessCPUPercent)
 	}
+	// The sampler takes one sample at start and one per tick after, and a
+	// ticker that falls behind drops ticks, so the series never grows
+	// faster than one sample per interval.
+	total := 0
+	for _, b := range samples {
+		total += b.Count
+	}
+	if limit := int(time.Since(since)/(100*time.Millisecond)) + 1; total > limit {
+		t.Errorf("%d samples since %s, want at most %d at one per 100ms", total, since, limit)
+	}
 	for i, b := range samples {
-		if b.Count != 1 {
-			t.Errorf("bucket %d holds %d samples, want 1 per 10ms bucket at a 100ms interval", i, b.Count)
-		}
-		if i > 0 && b.Time.Sub(samples[i-1].Time) < 50*time.Millisecond {
-			t.Errorf("samples %d and %d are %s apart, want about the 100ms interval", i-1, i, b.Time.Sub(samples[i-1].Time))
-		}
 		if i > 0 && (b.CPUPercent == nil || b.ProcessCPUPercent == nil) {
 			t.Errorf("sample %d lacks a CPU reading", i)
 			continue
@@ -128,33 +132,53 @@ func (s *instance) createCruncher(name string, rows int) {
 	expectStatus(s.t, s.do("POST", "/api/v1/projects", def, nil), http.StatusCreated)
 }
 
+// meanServiceCPU returns the mean service CPU percent of the samples
+// that measured it, and how many did.
+func meanServiceCPU(samples []bucket) (float64, int) {
+	sum, n := 0.0, 0
+	for _, b := range samples {
+		if b.ProcessCPUPercent != nil {
+			sum += b.ProcessCPUPercent.Mean
+			n++
+		}
+	}
+	return sum / float64(max(n, 1)), n
+}
+
 func TestCPUHeavyJobRaisesCPU(t *testing.T) {
 	since := time.Now()
 	s := startServer(t, t.TempDir(), "--monitor-interval", "100ms")
 	s.createCruncher("crunch", 100)
 	idle := s.waitSamples(since, "ten idle samples", func(b []bucket) bool { return len(b) >= 10 })
-	baseline := 0.0
-	for _, b := range idle[1:] {
-		baseline = max(baseline, b.ProcessCPUPercent.Max)
-	}
+	idleMean, _ := meanServiceCPU(idle)
 
 	j := s.execute("crunch", nil)
-	s.waitState(j.ID, "RUNNING")
-	started := time.Now()
-	busy := s.waitSamples(started, "the service's CPU rising above its idle maximum", func(b []bucket) bool {
-		for _, sample := range b {
-			if sample.ProcessCPUPercent != nil && sample.ProcessCPUPercent.Max >= baseline+10 {
-				return true
-			}
-		}
-		return false
-	})
 	// The compute block checks for cancellation every few thousand rows,
 	// so the job is left to finish rather than stopped.
-	if j := s.waitFinal(j.ID); j.State != "COMPLETED" {
-		t.Errorf("cruncher ended %s with %+v, want COMPLETED", j.State, j.Error)
+	j = s.waitFinal(j.ID)
+	if j.State != "COMPLETED" {
+		t.Fatalf("cruncher ended %s with %+v, want COMPLETED", j.State, j.Error)
+	}
+	started, _ := time.Parse(time.RFC3339Nano, *j.StartedAt)
+	finished, _ := time.Parse(time.RFC3339Nano, *j.FinishedAt)
+	var busy []bucket
+	for _, b := range s.samplesSince(started) {
+		if b.Time.Before(finished) {
+			busy = append(busy, b)
+		}
 	}
 
+	// Other processes on the machine take their share of the cores, so
+	// the test asks for a clear rise rather than a full core.
+	busyMean, n := meanServiceCPU(busy)
+	if n < 3 {
+		t.Fatalf("only %d samples measured the service while the job ran for %s", n, finished.Sub(started))
+	}
+	if busyMean < idleMean+5 {
+		t.Errorf("service CPU averaged %.1f%% while the job ran and %.1f%% before, want a rise of at least 5 points", busyMean, idleMean)
+	}
+	// A sample counts the jobs a little after its time, so the last one
+	// before the finish may already count none.
 	for _, b := range busy {
 		if b.RunningJobs != nil && b.RunningJobs.Max == 1 {
 			return
@@ -457,7 +481,7 @@ func TestStalledEventClientDoesNotStallJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// This client asks for the stream and never reads it.
+	// This client requests the stream and never reads it.
 	if _, err := fmt.Fprintf(conn, "GET /api/v1/events HTTP/1.1\r\nHost: %s\r\n\r\n", strings.TrimPrefix(s.base, "http://")); err != nil {
 		t.Fatal(err)
 	}
@@ -487,9 +511,11 @@ func TestMonitorHistorySurvivesRestart(t *testing.T) {
 	if len(after) < len(before) {
 		t.Fatalf("after a restart the history holds %d samples since the first start, want at least %d", len(after), len(before))
 	}
+	// The database keeps milliseconds, so a sample may move into the
+	// 10ms bucket just before its old one.
 	for i := range before {
-		if !after[i].Time.Equal(before[i].Time) {
-			t.Errorf("sample %d is at %s after the restart, want %s", i, after[i].Time, before[i].Time)
+		if d := before[i].Time.Sub(after[i].Time); d < 0 || d > 10*time.Millisecond {
+			t.Errorf("sample %d is in the bucket at %s after the restart, want the one at %s", i, after[i].Time, before[i].Time)
 		}
 	}
 }
@@ -554,9 +580,8 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the event stream stayed open after the server stopped")
 	}
-	// http.Server.Shutdown gives up on open handlers after
-	// requestDrainTimeout; a stream that ends on shutdown lets the
-	// server stop well before that.
+	// The server waits at most requestDrainTimeout for open handlers. A
+	// stream that ends when shutdown begins lets it stop well before.
 	if elapsed := time.Since(start); elapsed >= requestDrainTimeout {
 		t.Errorf("the server took %s to stop with an open event stream, want less than %s", elapsed, requestDrainTimeout)
 	}

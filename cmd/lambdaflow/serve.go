@@ -132,8 +132,8 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 	if err != nil {
 		return nil, s.abort(err)
 	}
-	// The monitor observes the pool before it starts, so that it sees
-	// the jobs the pool recovers.
+	// The monitor observes the pool before it starts, so that it
+	// receives the events of the jobs the pool recovers.
 	s.monitor, err = monitor.New(monitor.Config{
 		Interval: cfg.MonitorInterval, History: cfg.MonitorHistory, RecentJobs: cfg.MonitorRecentJobs,
 		DataDir: cfg.DataDir, Logger: s.logger,
