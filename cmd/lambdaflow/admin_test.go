@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/lambdaflow/lambdaflow/internal/auth"
 )
@@ -32,13 +33,20 @@ func TestAdminPageStopsJobAndSetsSlots(t *testing.T) {
 	p.waitText(jobCard("waiting", blocked.ID)+` .wait[data-reason="PROJECT_LOCK"]`, running.ID[len(running.ID)-8:])
 	p.waitText(jobCard("recent", finished.ID), "COMPLETED")
 
+	// By keyboard: Enter on the Stop button opens the dialog, Escape
+	// closes it and stops nothing, and focus returns to the button.
 	stop := jobCard("running", running.ID) + " button.stop"
+	p.do(chromedp.Focus(chromedp.CSS(stop)), chromedp.KeyEvent(kb.Enter))
+	p.waitFor("the stop dialog", `document.getElementById('stop-dialog').open`)
+	p.do(chromedp.KeyEvent(kb.Escape))
+	p.waitFor("the stop dialog to close", `!document.getElementById('stop-dialog').open`)
+	p.waitFor("focus back on the Stop button", fmt.Sprintf(`document.activeElement === document.querySelector(%s)`, jsString(stop)))
 	p.do(chromedp.Click(chromedp.CSS(stop)))
 	p.waitFor("the stop dialog", `document.getElementById('stop-dialog').open`)
 	p.do(chromedp.Click(chromedp.CSS(`#stop-dialog button[value="cancel"]`)))
 	p.waitFor("the stop dialog to close", `!document.getElementById('stop-dialog').open`)
 	if j := srv.job(running.ID); j.State != "RUNNING" {
-		t.Fatalf("after Keep it, job state = %s, want RUNNING", j.State)
+		t.Fatalf("after Escape and Keep it, job state = %s, want RUNNING", j.State)
 	}
 
 	p.do(chromedp.Click(chromedp.CSS(stop)))

@@ -56,9 +56,11 @@ export class ProjectsView {
       status.textContent = 'Correct the marked fields.';
       return;
     }
+    // A busy flag, not a disabled button, stops a second submission,
+    // because a disabled button would drop the keyboard focus.
+    if (form.dataset.busy) return;
+    form.dataset.busy = 'true';
     const { values, files } = readForm(project, form);
-    const button = form.querySelector('button[type=submit]');
-    button.disabled = true;
     status.textContent = 'Submitting…';
     try {
       const job = await submit(project.name, values, files);
@@ -68,7 +70,7 @@ export class ProjectsView {
       status.textContent = err.message;
       if (err instanceof ApiError) showFieldErrors(form, err.fieldErrors);
     } finally {
-      button.disabled = false;
+      delete form.dataset.busy;
     }
   }
 
@@ -85,7 +87,8 @@ export class ProjectsView {
         job = await getJSON(`/jobs/${encodeURIComponent(job.id)}`);
         showRun(panel, job);
       } catch (err) {
-        panel.append(el('p', { class: 'error', text: `Reading job ${shortID(job.id)} failed: ${err.message}` }));
+        panel.querySelector('.follow-error')?.remove();
+        panel.append(el('p', { class: 'error follow-error', text: `Reading job ${shortID(job.id)} failed: ${err.message}` }));
       } finally {
         fetching = false;
       }

@@ -154,7 +154,11 @@ export class StopDialog {
   async closed() {
     const job = this.job;
     this.job = null;
-    if (this.returnFocus?.isConnected) this.returnFocus.focus();
+    // A live refresh may have replaced the button that opened the
+    // dialog, so its successor is found by its focus key.
+    const key = this.returnFocus?.dataset?.focusKey;
+    const target = key ? document.querySelector(`[data-focus-key="${CSS.escape(key)}"]`) : this.returnFocus;
+    if (target?.isConnected) target.focus();
     if (this.dialog.returnValue !== 'stop' || !job) return;
     try {
       const reason = this.reason.value.trim();
