@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin/lambdaflow
 
-.PHONY: help run build test lint bench fuzz soak clean openapi openapi-lint
+.PHONY: help run build test lint bench fuzz soak clean openapi openapi-lint screenshots
 
 # FUZZTIME is how long `make fuzz` runs each fuzz target; SOAKTIME is how
 # long `make soak` loads the server.
@@ -54,6 +54,9 @@ openapi: ## regenerate docs/ (swag), openapi/openapi.yaml and the Go client in o
 
 openapi-lint: ## lint openapi/openapi.yaml with Redocly (needs Node.js and npx)
 	$(REDOCLY) lint --config openapi/redocly.yaml openapi/openapi.yaml
+
+screenshots: ## redraw the admin page screenshots in docs/ (needs chromium; takes about 3 minutes)
+	LAMBDAFLOW_SCREENSHOTS_DIR=$(CURDIR)/docs $(GO) test -race -count=1 -run '^TestAdminScreenshots$$' -timeout 10m ./cmd/lambdaflow
 
 clean: ## remove build output and the local data directory
 	rm -rf bin data

@@ -23,6 +23,10 @@ var routeRoles = map[string]auth.Role{
 	"GET /readyz":  auth.Public,
 	// Swagger UI and the OpenAPI document hold no data of the service.
 	"GET " + openapi.UIRoute: auth.Public,
+	// The admin page's static files hold no data; the page sends the
+	// user's token with each API call it makes.
+	"GET /admin":           auth.Public,
+	"GET /admin/*filepath": auth.Public,
 
 	"GET /api/v1/projects":                        auth.Viewer,
 	"GET /api/v1/projects/:project":               auth.Viewer,

@@ -227,6 +227,7 @@ func (s *server) router(api *projects.API) *gin.Engine {
 	s.monitor.Register(v1)
 	s.lambda.RegisterWorkflowRoutes(r)
 	openapi.RegisterUI(r)
+	monitor.RegisterAdmin(r)
 	return r
 }
 
