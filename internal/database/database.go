@@ -1,88 +1,142 @@
-// Package database opens the embedded SQLite database and applies the
-// schema migrations compiled into the binary.
+// Package database opens the service's database, the embedded SQLite file
+// or a PostgreSQL server, and applies the schema migrations compiled into
+// the binary.
+//
+// The stores of the domain packages write their SQL once, with ? as the
+// placeholder and in the subset of SQL both systems accept. A DB rewrites
+// the placeholders to $1, $2, ... for PostgreSQL. Where the two systems
+// need different SQL, a store branches on DB.Dialect.
 package database
 
 import (
 	"context"
 	"database/sql"
-	"embed"
-	"fmt"
-	"io/fs"
-	"sort"
+	"strconv"
 	"strings"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-//go:embed migrations/*.sql
-var migrations embed.FS
+// Dialect names the database system behind a DB.
+type Dialect string
 
-// Open opens (creating if needed) the SQLite database at path in WAL mode
-// and applies every migration not yet applied, each in its own
-// transaction. The returned *sql.DB is safe for concurrent use.
-func Open(ctx context.Context, path string) (*sql.DB, error) {
-	// busy_timeout lets concurrent writers wait for the lock instead of
-	// failing at once; synchronous=NORMAL is durable across process
-	// crashes in WAL mode and loses at most the last commits on power loss.
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=foreign_keys(ON)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("opening database %s: %w", path, err)
-	}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("opening database %s: %w", path, err)
-	}
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrating database %s: %w", path, err)
-	}
-	return db, nil
+// The dialects a DB can have.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is a *sql.DB with the dialect it speaks. Its query methods take SQL
+// with ? placeholders and rewrite them for the dialect. It is safe for
+// concurrent use.
+type DB struct {
+	db      *sql.DB
+	dialect Dialect
+	// unlock releases the node lock of a PostgreSQL database; see
+	// LockNode.
+	unlock func() error
 }
 
-func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))`); err != nil {
-		return fmt.Errorf("creating schema_migrations: %w", err)
-	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+// Dialect returns the database system behind db.
+func (db *DB) Dialect() Dialect {
+	return db.dialect
+}
+
+// ExecContext runs a statement that returns no rows.
+func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return db.db.ExecContext(ctx, rebind(db.dialect, query), args...)
+}
+
+// QueryContext runs a query that returns rows.
+func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.db.QueryContext(ctx, rebind(db.dialect, query), args...)
+}
+
+// QueryRowContext runs a query that returns at most one row.
+func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.db.QueryRowContext(ctx, rebind(db.dialect, query), args...)
+}
+
+// BeginTx starts a transaction.
+func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
+	tx, err := db.db.BeginTx(ctx, opts)
 	if err != nil {
+		return nil, err
+	}
+	return &Tx{tx: tx, dialect: db.dialect}, nil
+}
+
+// Close releases the node lock, if db holds it, and closes the database.
+// It is safe to call twice.
+func (db *DB) Close() error {
+	var unlockErr error
+	if db.unlock != nil {
+		unlockErr = db.unlock()
+		db.unlock = nil
+	}
+	if err := db.db.Close(); err != nil {
 		return err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		if err := apply(ctx, db, name); err != nil {
-			return err
-		}
-	}
-	return nil
+	return unlockErr
 }
 
-func apply(ctx context.Context, db *sql.DB, name string) error {
-	base := strings.TrimPrefix(name, "migrations/")
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("applying %s: %w", base, err)
-	}
-	defer tx.Rollback()
+// Tx is a *sql.Tx whose query methods rewrite placeholders like DB's.
+type Tx struct {
+	tx      *sql.Tx
+	dialect Dialect
+}
 
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, base).Scan(&n); err != nil {
-		return fmt.Errorf("applying %s: %w", base, err)
+// ExecContext runs a statement that returns no rows.
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+// QueryContext runs a query that returns rows.
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+// QueryRowContext runs a query that returns at most one row.
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+// Commit commits the transaction.
+func (tx *Tx) Commit() error {
+	return tx.tx.Commit()
+}
+
+// Rollback aborts the transaction. After Commit it does nothing and
+// returns sql.ErrTxDone, so it can be deferred.
+func (tx *Tx) Rollback() error {
+	return tx.tx.Rollback()
+}
+
+// rebind replaces each ? placeholder with $1, $2, ... for PostgreSQL and
+// returns query unchanged for SQLite. A ? inside a quoted string or
+// identifier is left alone.
+func rebind(dialect Dialect, query string) string {
+	if dialect != Postgres || !strings.Contains(query, "?") {
+		return query
 	}
-	if n > 0 {
-		return nil
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	var quote byte // the open quote character, or 0 outside quotes
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
 	}
-	script, err := migrations.ReadFile(name)
-	if err != nil {
-		return fmt.Errorf("applying %s: %w", base, err)
-	}
-	if _, err := tx.ExecContext(ctx, string(script)); err != nil {
-		return fmt.Errorf("applying %s: %w", base, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, base); err != nil {
-		return fmt.Errorf("applying %s: %w", base, err)
-	}
-	return tx.Commit()
+	return b.String()
 }
