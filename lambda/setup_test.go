@@ -67,7 +67,7 @@ func setup(t *testing.T, opts options) *bundle {
 		t.Fatalf("opening database: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	projectStore := projects.NewSQLiteStore(db)
+	projectStore := projects.NewSQLStore(db)
 	if _, err := examples.Install(ctx, b.filesDir, projectStore); err != nil {
 		t.Fatalf("installing examples: %v", err)
 	}
@@ -80,7 +80,7 @@ func setup(t *testing.T, opts options) *bundle {
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b.pool, err = pool.New(pool.Config{ConcurrentJobs: 2, MaxConcurrentJobs: 2, QueueLimit: opts.queueLimit, OutputRoot: outputRoot, Logger: logger},
-		pool.NewSQLiteStore(db), runner)
+		pool.NewSQLStore(db), runner)
 	if err != nil {
 		t.Fatalf("creating pool: %v", err)
 	}
@@ -95,7 +95,7 @@ func setup(t *testing.T, opts options) *bundle {
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = time.Hour // tests call Sweep themselves
 	}
-	b.service, err = lambda.New(cfg, lambda.NewSQLiteStore(db), projectStore, b.pool)
+	b.service, err = lambda.New(cfg, lambda.NewSQLStore(db), projectStore, b.pool)
 	if err != nil {
 		t.Fatalf("creating lambda service: %v", err)
 	}

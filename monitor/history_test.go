@@ -2,11 +2,11 @@ package monitor
 
 import (
 	"math"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/lambdaflow/lambdaflow/internal/database"
+	"github.com/lambdaflow/lambdaflow/internal/database/databasetest"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
@@ -90,12 +90,11 @@ func TestFormatDuration(t *testing.T) {
 }
 
 func TestSampleStoreRoundTrip(t *testing.T) {
-	db, err := database.Open(t.Context(), filepath.Join(t.TempDir(), "lambdaflow.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	store := NewSQLiteSampleStore(db)
+	databasetest.Run(t, testSampleStoreRoundTrip)
+}
+
+func testSampleStoreRoundTrip(t *testing.T, db *database.DB) {
+	store := NewSQLSampleStore(db)
 	for i := range 4 {
 		s := sampleAt(time.Duration(i)*time.Minute, float64(i))
 		s.Values[metricGoroutines] = 7
@@ -125,5 +124,17 @@ func TestSampleStoreRoundTrip(t *testing.T) {
 	n, err := store.DeleteSamplesBefore(t.Context(), t0.Add(2*time.Minute))
 	if err != nil || n != 2 {
 		t.Errorf("DeleteSamplesBefore deleted %d, %v; want 2", n, err)
+	}
+
+	// A sample at a taken millisecond replaces the stored one.
+	if err := store.SaveSample(t.Context(), sampleAt(4*time.Minute, 9)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = store.LoadSamples(t.Context(), t0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[2].Values[metricCPUPercent] != 9 {
+		t.Errorf("after replacing the newest sample: %d samples, newest CPU %v; want 3 and CPU 9", len(got), got[len(got)-1].Values[metricCPUPercent])
 	}
 }

@@ -34,7 +34,7 @@ type bundle struct {
 	pool    *pool.Pool
 	runner  *pooltest.Runner
 	monitor *Monitor
-	store   *SQLiteSampleStore
+	store   *SQLSampleStore
 	server  *httptest.Server
 }
 
@@ -49,7 +49,7 @@ func setup(t *testing.T, cfg Config) *bundle {
 	}
 	t.Cleanup(func() { db.Close() })
 
-	b := &bundle{runner: pooltest.NewRunner(), store: NewSQLiteSampleStore(db)}
+	b := &bundle{runner: pooltest.NewRunner(), store: NewSQLSampleStore(db)}
 	b.pool, err = pool.New(pool.Config{MaxConcurrentJobs: 4}, pooltest.NewMemoryStore(), b.runner)
 	if err != nil {
 		t.Fatal(err)

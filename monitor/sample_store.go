@@ -2,11 +2,12 @@ package monitor
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/lambdaflow/lambdaflow/internal/database"
 )
 
 // SampleStore persists resource samples, so that the history survives a
@@ -23,24 +24,24 @@ type SampleStore interface {
 	DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error)
 }
 
-// SQLiteSampleStore is the SampleStore of the embedded SQLite database,
+// SQLSampleStore is the SampleStore of the SQLite or PostgreSQL database,
 // in the monitor_samples table that migration 0004_monitor.sql creates.
 // Each sample is a row keyed by its Unix time in milliseconds, with its
 // measured values as a JSON object.
-type SQLiteSampleStore struct {
-	db *sql.DB
+type SQLSampleStore struct {
+	db *database.DB
 }
 
-// NewSQLiteSampleStore returns a store on db, a database opened with
-// database.Open.
-func NewSQLiteSampleStore(db *sql.DB) *SQLiteSampleStore {
-	return &SQLiteSampleStore{db: db}
+// NewSQLSampleStore returns a store on db, a database opened with
+// database.Open or database.OpenPostgres.
+func NewSQLSampleStore(db *database.DB) *SQLSampleStore {
+	return &SQLSampleStore{db: db}
 }
 
-var _ SampleStore = (*SQLiteSampleStore)(nil)
+var _ SampleStore = (*SQLSampleStore)(nil)
 
 // SaveSample stores s.
-func (s *SQLiteSampleStore) SaveSample(ctx context.Context, sample Sample) error {
+func (s *SQLSampleStore) SaveSample(ctx context.Context, sample Sample) error {
 	values := make(map[string]float64, metricCount)
 	for m, v := range sample.Values {
 		if !math.IsNaN(v) && !math.IsInf(v, 0) {
@@ -51,7 +52,8 @@ func (s *SQLiteSampleStore) SaveSample(ctx context.Context, sample Sample) error
 	if err != nil {
 		return fmt.Errorf("encoding sample: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, "INSERT OR REPLACE INTO monitor_samples (time_ms, metrics) VALUES (?, ?)",
+	_, err = s.db.ExecContext(ctx, `INSERT INTO monitor_samples (time_ms, metrics) VALUES (?, ?)
+		ON CONFLICT (time_ms) DO UPDATE SET metrics = excluded.metrics`,
 		sample.Time.UnixMilli(), string(data))
 	if err != nil {
 		return fmt.Errorf("storing sample: %w", err)
@@ -61,10 +63,10 @@ func (s *SQLiteSampleStore) SaveSample(ctx context.Context, sample Sample) error
 
 // LoadSamples returns the newest limit samples since the given time,
 // oldest first. Metric names the binary does not know are skipped.
-func (s *SQLiteSampleStore) LoadSamples(ctx context.Context, since time.Time, limit int) ([]Sample, error) {
+func (s *SQLSampleStore) LoadSamples(ctx context.Context, since time.Time, limit int) ([]Sample, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT time_ms, metrics FROM (
 		SELECT time_ms, metrics FROM monitor_samples WHERE time_ms >= ? ORDER BY time_ms DESC LIMIT ?
-	) ORDER BY time_ms`, since.UnixMilli(), limit)
+	) AS newest ORDER BY time_ms`, since.UnixMilli(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("loading samples: %w", err)
 	}
@@ -96,7 +98,7 @@ func (s *SQLiteSampleStore) LoadSamples(ctx context.Context, since time.Time, li
 }
 
 // DeleteSamplesBefore deletes the samples taken before t.
-func (s *SQLiteSampleStore) DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error) {
+func (s *SQLSampleStore) DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error) {
 	result, err := s.db.ExecContext(ctx, "DELETE FROM monitor_samples WHERE time_ms < ?", t.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("deleting old samples: %w", err)

@@ -15,7 +15,7 @@ import (
 func TestUnstorableResultFailsJob(t *testing.T) {
 	ctx := context.Background()
 	runner := pooltest.NewRunner()
-	p, err := pool.New(pool.Config{MaxConcurrentJobs: 1}, newSQLiteStore(t), runner)
+	p, err := pool.New(pool.Config{MaxConcurrentJobs: 1}, newSQLStore(t), runner)
 	if err != nil {
 		t.Fatal(err)
 	}

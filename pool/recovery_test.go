@@ -3,7 +3,6 @@ package pool_test
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lambdaflow/lambdaflow/internal/database"
+	"github.com/lambdaflow/lambdaflow/internal/database/databasetest"
 	"github.com/lambdaflow/lambdaflow/internal/timestamp"
 	"github.com/lambdaflow/lambdaflow/pool"
 	"github.com/lambdaflow/lambdaflow/pool/pooltest"
@@ -41,7 +41,7 @@ func runCrashHelper(path string) int {
 		return 2
 	}
 	runner := announcingRunner{submitted: make(chan struct{})}
-	p, err := pool.New(pool.Config{MaxConcurrentJobs: 1}, pool.NewSQLiteStore(db), runner)
+	p, err := pool.New(pool.Config{MaxConcurrentJobs: 1}, pool.NewSQLStore(db), runner)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -126,7 +126,7 @@ func crashWhileRunning(t *testing.T, path string, submit bool) (string, int) {
 	return fields[1], attempt
 }
 
-func openDatabase(t *testing.T, path string) *sql.DB {
+func openDatabase(t *testing.T, path string) *database.DB {
 	t.Helper()
 	db, err := database.Open(t.Context(), path)
 	if err != nil {
@@ -148,7 +148,7 @@ func TestCrashRequeuesRunningJobOnce(t *testing.T) {
 		t.Fatalf("after the first crash job %s ran as attempt %d, want job %s as attempt 2", again, attempt, id)
 	}
 
-	store := pool.NewSQLiteStore(openDatabase(t, path))
+	store := pool.NewSQLStore(openDatabase(t, path))
 	runner := pooltest.NewRunner()
 	p := startPool(t, pool.Config{MaxConcurrentJobs: 1}, store, runner, newFinalLog())
 	job, err := p.Job(t.Context(), id)
@@ -172,7 +172,11 @@ func TestCrashRequeuesRunningJobOnce(t *testing.T) {
 }
 
 func TestRestartKeepsQueueOrder(t *testing.T) {
-	store := pool.NewSQLiteStore(openDatabase(t, filepath.Join(t.TempDir(), "lambdaflow.db")))
+	databasetest.Run(t, testRestartKeepsQueueOrder)
+}
+
+func testRestartKeepsQueueOrder(t *testing.T, db *database.DB) {
+	store := pool.NewSQLStore(db)
 	cfg := pool.Config{MaxConcurrentJobs: 4}
 	firstRunner := pooltest.NewRunner()
 	first := startPool(t, cfg, store, firstRunner, newFinalLog())
@@ -231,7 +235,11 @@ func storedJob(seq int64, lock string, state pool.State, attempt int) *pool.Job 
 }
 
 func TestRecoveryOfStoredStates(t *testing.T) {
-	store := pool.NewSQLiteStore(openDatabase(t, filepath.Join(t.TempDir(), "lambdaflow.db")))
+	databasetest.Run(t, testRecoveryOfStoredStates)
+}
+
+func testRecoveryOfStoredStates(t *testing.T, db *database.DB) {
+	store := pool.NewSQLStore(db)
 	running := storedJob(1, "x", pool.StateRunning, 1)
 	running.StartedAt = timestamp.Ptr(time.Now())
 	running.Blocks[0].State = pool.BlockCompleted

@@ -24,7 +24,7 @@ func storedWeather(t *testing.T) Store {
 		t.Fatalf("opening database: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	store := NewSQLiteStore(db)
+	store := NewSQLStore(db)
 	rec := &Record{Project: *weatherProject(t), Values: map[string]any{"year": int64(2014)}}
 	if err := store.Create(t.Context(), rec); err != nil {
 		t.Fatalf("creating project: %v", err)

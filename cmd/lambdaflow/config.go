@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/lambdaflow/lambdaflow/internal/auth"
+	"github.com/lambdaflow/lambdaflow/internal/database"
 	"github.com/lambdaflow/lambdaflow/monitor"
 )
 
@@ -22,6 +24,7 @@ import (
 type serveConfig struct {
 	Addr                 string
 	DataDir              string
+	Database             string
 	FilesDir             string
 	ConcurrentJobs       int
 	QueueLimit           int
@@ -60,6 +63,7 @@ type serveConfig struct {
 func (c *serveConfig) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address, host:port")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the database and the jobs' output directories")
+	fs.StringVar(&c.Database, "database", "", "PostgreSQL URL, postgres://user:password@host:port/dbname, to store projects, jobs, instances and samples in instead of <data-dir>/lambdaflow.db; environment variable LAMBDAFLOW_DATABASE_URL")
 	fs.StringVar(&c.FilesDir, "files-dir", "", "directory that reading blocks and file parameters resolve paths against (default <data-dir>/files)")
 	fs.IntVar(&c.ConcurrentJobs, "concurrent-jobs", 1, "slots: jobs that may run at once, capped at the usable CPU cores; a value set at run time with PATCH /api/v1/settings is kept across restarts and wins")
 	fs.IntVar(&c.QueueLimit, "queue-limit", 10000, "maximum number of waiting (QUEUED or BLOCKED) jobs; more submissions get 429; a value set with PATCH /api/v1/settings is kept across restarts and wins")
@@ -101,7 +105,14 @@ func applyEnv(fs *pflag.FlagSet) error {
 	return errors.Join(errs...)
 }
 
+// envNames lists the flags whose environment variable is not named after
+// the flag. LAMBDAFLOW_DATABASE_URL follows the common DATABASE_URL name.
+var envNames = map[string]string{"database": "LAMBDAFLOW_DATABASE_URL"}
+
 func envName(flag string) string {
+	if name, ok := envNames[flag]; ok {
+		return name
+	}
 	return "LAMBDAFLOW_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
@@ -136,6 +147,9 @@ func (c *serveConfig) finish() error {
 		errs = append(errs, fmt.Errorf("--shutdown-grace must not be negative, got %s", c.ShutdownGrace))
 	}
 	errs = append(errs, c.checkMonitor()...)
+	if err := checkDatabaseURL(c.Database); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := c.level(); err != nil {
 		errs = append(errs, err)
 	}
@@ -173,6 +187,23 @@ func (c *serveConfig) checkMonitor() []error {
 	return errs
 }
 
+// checkDatabaseURL accepts an empty value (SQLite) or a postgres:// or
+// postgresql:// URL. The message never repeats the URL, which may hold a
+// password.
+func checkDatabaseURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("--database is not a valid URL; use postgres://user:password@host:port/dbname")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("--database must be a postgres:// URL, got scheme %q; leave it out to use SQLite in --data-dir", u.Scheme)
+	}
+	return nil
+}
+
 func (c *serveConfig) level() (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -192,4 +223,13 @@ func (c *serveConfig) logger() *slog.Logger {
 		return slog.New(slog.NewJSONHandler(out, opts))
 	}
 	return slog.New(slog.NewTextHandler(out, opts))
+}
+
+// databaseName returns where the service stores its data, for the log:
+// the SQLite file, or the PostgreSQL URL without its password.
+func (c *serveConfig) databaseName() string {
+	if c.Database == "" {
+		return filepath.Join(c.DataDir, "lambdaflow.db")
+	}
+	return database.RedactURL(c.Database)
 }

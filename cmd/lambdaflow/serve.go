@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,7 +60,7 @@ func newServeCommand() *cobra.Command {
 type server struct {
 	cfg     *serveConfig
 	logger  *slog.Logger
-	db      *sql.DB
+	db      *database.DB
 	pool    *pool.Pool
 	monitor *monitor.Monitor
 	lambda  *lambda.Service
@@ -86,7 +85,7 @@ func serve(ctx context.Context, cfg *serveConfig) error {
 	if cfg.tokens == nil && cfg.Insecure {
 		logger.Warn("serving without API tokens (--insecure), so every caller has full access", "addr", ln.Addr().String())
 	}
-	logger.Info("lambdaflow serving", "addr", ln.Addr().String(), "data_dir", cfg.DataDir,
+	logger.Info("lambdaflow serving", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "database", cfg.databaseName(),
 		"files_dir", cfg.FilesDir, "concurrent_jobs", s.pool.Settings().ConcurrentJobs,
 		"api_tokens", cfg.tokens.Len())
 	if cfg.serving != nil {
@@ -107,12 +106,12 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	db, err := database.Open(ctx, filepath.Join(cfg.DataDir, "lambdaflow.db"))
+	db, err := s.openDatabase(ctx)
 	if err != nil {
 		return nil, err
 	}
 	s.db = db
-	projectStore := projects.NewSQLiteStore(db)
+	projectStore := projects.NewSQLStore(db)
 	if cfg.Examples {
 		n, err := examples.Install(ctx, cfg.FilesDir, projectStore)
 		if err != nil {
@@ -132,7 +131,7 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 	s.pool, err = pool.New(pool.Config{
 		ConcurrentJobs: cfg.ConcurrentJobs, QueueLimit: cfg.QueueLimit,
 		OutputRoot: outputRoot, JobTimeout: cfg.JobTimeout, MaxJobTimeout: cfg.MaxJobTimeout, Logger: s.logger,
-	}, pool.NewSQLiteStore(db), executor)
+	}, pool.NewSQLStore(db), executor)
 	if err != nil {
 		return nil, s.abort(err)
 	}
@@ -141,7 +140,7 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 	s.monitor, err = monitor.New(monitor.Config{
 		Interval: cfg.MonitorInterval, History: cfg.MonitorHistory, RecentJobs: cfg.MonitorRecentJobs,
 		DataDir: cfg.DataDir, Logger: s.logger,
-	}, s.pool, monitor.NewSQLiteSampleStore(db))
+	}, s.pool, monitor.NewSQLSampleStore(db))
 	if err != nil {
 		return nil, s.abort(err)
 	}
@@ -175,6 +174,25 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 	return ln, nil
 }
 
+// openDatabase opens the PostgreSQL database of --database, taking its
+// node lock, or else the SQLite file in the data directory.
+func (s *server) openDatabase(ctx context.Context) (*database.DB, error) {
+	if s.cfg.Database == "" {
+		return database.Open(ctx, filepath.Join(s.cfg.DataDir, "lambdaflow.db"))
+	}
+	db, err := database.OpenPostgres(ctx, s.cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	// The pool keeps its queue in memory, so two nodes on one database
+	// would run the same jobs twice.
+	if err := db.LockNode(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database %s: %w", database.RedactURL(s.cfg.Database), err)
+	}
+	return db, nil
+}
+
 func (s *server) startLambda(ctx context.Context, projectStore projects.Store) error {
 	cfg := s.cfg
 	var err error
@@ -183,7 +201,7 @@ func (s *server) startLambda(ctx context.Context, projectStore projects.Store) e
 		IdempotencyRetention: cfg.IdempotencyRetention, MaxBatch: cfg.LambdaMaxBatch,
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxBodyBytes: cfg.MaxBodyBytes, SweepInterval: cfg.LambdaSweepInterval,
 		FilesDir: cfg.FilesDir, Logger: s.logger,
-	}, lambda.NewSQLiteStore(s.db), projectStore, s.pool)
+	}, lambda.NewSQLStore(s.db), projectStore, s.pool)
 	if err != nil {
 		return err
 	}

@@ -9,29 +9,30 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lambdaflow/lambdaflow/internal/database"
 	"github.com/lambdaflow/lambdaflow/internal/timestamp"
 )
 
-// SQLiteStore is the Store of the embedded SQLite database, in the
+// SQLStore is the Store of the SQLite or PostgreSQL database, in the
 // instances and idempotency_keys tables that migration 0003_lambda.sql
 // creates.
-type SQLiteStore struct {
-	db *sql.DB
+type SQLStore struct {
+	db *database.DB
 }
 
-// NewSQLiteStore returns a store on db, a database opened with
-// database.Open.
-func NewSQLiteStore(db *sql.DB) *SQLiteStore {
-	return &SQLiteStore{db: db}
+// NewSQLStore returns a store on db, a database opened with
+// database.Open or database.OpenPostgres.
+func NewSQLStore(db *database.DB) *SQLStore {
+	return &SQLStore{db: db}
 }
 
-var _ Store = (*SQLiteStore)(nil)
+var _ Store = (*SQLStore)(nil)
 
 const selectInstances = `SELECT id, project, job_id, definition, parameters, delete_on_finish,
 	created_at, finished_at, expires_at FROM instances`
 
 // InsertInstance stores a new instance.
-func (s *SQLiteStore) InsertInstance(ctx context.Context, inst *Instance) error {
+func (s *SQLStore) InsertInstance(ctx context.Context, inst *Instance) error {
 	params, err := json.Marshal(inst.Parameters)
 	if err != nil {
 		return fmt.Errorf("encoding parameters of instance %s: %w", inst.ID, err)
@@ -47,7 +48,7 @@ func (s *SQLiteStore) InsertInstance(ctx context.Context, inst *Instance) error 
 }
 
 // Instance returns the instance with the given id.
-func (s *SQLiteStore) Instance(ctx context.Context, id string) (*Instance, error) {
+func (s *SQLStore) Instance(ctx context.Context, id string) (*Instance, error) {
 	inst, err := scanInstance(s.db.QueryRowContext(ctx, selectInstances+" WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrInstanceNotFound
@@ -59,7 +60,7 @@ func (s *SQLiteStore) Instance(ctx context.Context, id string) (*Instance, error
 }
 
 // FinishInstance records the end of the instance's job.
-func (s *SQLiteStore) FinishInstance(ctx context.Context, id string, finishedAt, expiresAt time.Time) error {
+func (s *SQLStore) FinishInstance(ctx context.Context, id string, finishedAt, expiresAt time.Time) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE instances SET finished_at = ?, expires_at = ? WHERE id = ?`,
 		finishedAt.UnixMilli(), expiresAt.UnixMilli(), id)
 	if err != nil {
@@ -69,7 +70,7 @@ func (s *SQLiteStore) FinishInstance(ctx context.Context, id string, finishedAt,
 }
 
 // DeleteInstance removes the instance.
-func (s *SQLiteStore) DeleteInstance(ctx context.Context, id string) error {
+func (s *SQLStore) DeleteInstance(ctx context.Context, id string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM instances WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("deleting instance %s: %w", id, err)
 	}
@@ -77,7 +78,7 @@ func (s *SQLiteStore) DeleteInstance(ctx context.Context, id string) error {
 }
 
 // ExpiredInstances returns the ids of the instances expired at now.
-func (s *SQLiteStore) ExpiredInstances(ctx context.Context, now time.Time) ([]string, error) {
+func (s *SQLStore) ExpiredInstances(ctx context.Context, now time.Time) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id FROM instances WHERE expires_at <= ? ORDER BY expires_at`, now.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("listing expired instances: %w", err)
@@ -96,7 +97,7 @@ func (s *SQLiteStore) ExpiredInstances(ctx context.Context, now time.Time) ([]st
 
 // UnfinishedInstances returns the instances whose job was not yet seen to
 // end.
-func (s *SQLiteStore) UnfinishedInstances(ctx context.Context) ([]*Instance, error) {
+func (s *SQLStore) UnfinishedInstances(ctx context.Context) ([]*Instance, error) {
 	rows, err := s.db.QueryContext(ctx, selectInstances+" WHERE finished_at IS NULL ORDER BY created_at, id")
 	if err != nil {
 		return nil, fmt.Errorf("listing unfinished instances: %w", err)
@@ -114,7 +115,7 @@ func (s *SQLiteStore) UnfinishedInstances(ctx context.Context) ([]*Instance, err
 }
 
 // IdempotencyKey returns the unexpired record of key on project.
-func (s *SQLiteStore) IdempotencyKey(ctx context.Context, project, key string, now time.Time) (*IdempotencyRecord, bool, error) {
+func (s *SQLStore) IdempotencyKey(ctx context.Context, project, key string, now time.Time) (*IdempotencyRecord, bool, error) {
 	rec := &IdempotencyRecord{Project: project, Key: key}
 	var created, expires int64
 	err := s.db.QueryRowContext(ctx, `SELECT request_hash, job_id, instance_id, created_at, expires_at
@@ -131,9 +132,11 @@ func (s *SQLiteStore) IdempotencyKey(ctx context.Context, project, key string, n
 }
 
 // PutIdempotencyKey stores rec over any earlier record of its key.
-func (s *SQLiteStore) PutIdempotencyKey(ctx context.Context, rec *IdempotencyRecord) error {
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO idempotency_keys
-		(project, key, request_hash, job_id, instance_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+func (s *SQLStore) PutIdempotencyKey(ctx context.Context, rec *IdempotencyRecord) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO idempotency_keys
+		(project, key, request_hash, job_id, instance_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (project, key) DO UPDATE SET request_hash = excluded.request_hash, job_id = excluded.job_id,
+		instance_id = excluded.instance_id, created_at = excluded.created_at, expires_at = excluded.expires_at`,
 		rec.Project, rec.Key, rec.RequestHash, rec.JobID, rec.InstanceID, rec.CreatedAt.UnixMilli(), rec.ExpiresAt.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("storing idempotency key %q of project %s: %w", rec.Key, rec.Project, err)
@@ -142,7 +145,7 @@ func (s *SQLiteStore) PutIdempotencyKey(ctx context.Context, rec *IdempotencyRec
 }
 
 // DeleteExpiredKeys removes the idempotency keys expired at now.
-func (s *SQLiteStore) DeleteExpiredKeys(ctx context.Context, now time.Time) (int64, error) {
+func (s *SQLStore) DeleteExpiredKeys(ctx context.Context, now time.Time) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE expires_at <= ?`, now.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("deleting expired idempotency keys: %w", err)

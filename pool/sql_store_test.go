@@ -9,13 +9,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lambdaflow/lambdaflow/internal/database"
+	"github.com/lambdaflow/lambdaflow/internal/database/databasetest"
 	"github.com/lambdaflow/lambdaflow/internal/timestamp"
 	"github.com/lambdaflow/lambdaflow/pool"
 )
 
-func newSQLiteStore(t *testing.T) *pool.SQLiteStore {
+func newSQLStore(t *testing.T) *pool.SQLStore {
 	t.Helper()
-	return pool.NewSQLiteStore(openDatabase(t, filepath.Join(t.TempDir(), "lambdaflow.db")))
+	return pool.NewSQLStore(openDatabase(t, filepath.Join(t.TempDir(), "lambdaflow.db")))
+}
+
+// runStoreTest runs test on a fresh SQLStore of each backend.
+func runStoreTest(t *testing.T, test func(t *testing.T, store *pool.SQLStore)) {
+	databasetest.Run(t, func(t *testing.T, db *database.DB) {
+		test(t, pool.NewSQLStore(db))
+	})
 }
 
 // fullJob returns a job with every stored field set.
@@ -45,8 +54,11 @@ func fullJob(seq int64) *pool.Job {
 	return job
 }
 
-func TestSQLiteStoreRoundTrip(t *testing.T) {
-	store := newSQLiteStore(t)
+func TestSQLStoreRoundTrip(t *testing.T) {
+	runStoreTest(t, testSQLStoreRoundTrip)
+}
+
+func testSQLStoreRoundTrip(t *testing.T, store *pool.SQLStore) {
 	job := fullJob(1)
 	if err := store.InsertJob(t.Context(), job); err != nil {
 		t.Fatalf("InsertJob: %v", err)
@@ -69,8 +81,11 @@ func TestSQLiteStoreRoundTrip(t *testing.T) {
 	}
 }
 
-func TestSQLiteStoreUpdates(t *testing.T) {
-	store := newSQLiteStore(t)
+func TestSQLStoreUpdates(t *testing.T) {
+	runStoreTest(t, testSQLStoreUpdates)
+}
+
+func testSQLStoreUpdates(t *testing.T, store *pool.SQLStore) {
 	first, second := storedJob(1, "a", pool.StateRunning, 1), storedJob(2, "a", pool.StateBlocked, 1)
 	for _, job := range []*pool.Job{first, second} {
 		if err := store.InsertJob(t.Context(), job); err != nil {
@@ -106,8 +121,11 @@ func TestSQLiteStoreUpdates(t *testing.T) {
 	}
 }
 
-func TestSQLiteStoreListAndActive(t *testing.T) {
-	store := newSQLiteStore(t)
+func TestSQLStoreListAndActive(t *testing.T) {
+	runStoreTest(t, testSQLStoreListAndActive)
+}
+
+func testSQLStoreListAndActive(t *testing.T, store *pool.SQLStore) {
 	if seq, err := store.MaxSeq(t.Context()); err != nil || seq != 0 {
 		t.Errorf("MaxSeq of an empty store = %d, %v; want 0", seq, err)
 	}
@@ -152,8 +170,11 @@ func TestSQLiteStoreListAndActive(t *testing.T) {
 	}
 }
 
-func TestSQLiteStoreSettings(t *testing.T) {
-	store := newSQLiteStore(t)
+func TestSQLStoreSettings(t *testing.T) {
+	runStoreTest(t, testSQLStoreSettings)
+}
+
+func testSQLStoreSettings(t *testing.T, store *pool.SQLStore) {
 	if _, ok, err := store.LoadSetting(t.Context(), "pool.concurrent_jobs"); ok || err != nil {
 		t.Errorf("LoadSetting of an empty store = %t, %v; want nothing", ok, err)
 	}

@@ -6,26 +6,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
+	"github.com/lambdaflow/lambdaflow/internal/database"
 	"github.com/lambdaflow/lambdaflow/internal/timestamp"
 )
 
-// SQLiteStore is the Store of the embedded SQLite database, in the jobs
+// SQLStore is the Store of the SQLite or PostgreSQL database, in the jobs
 // and settings tables that migration 0002_jobs.sql creates. Nested job
-// fields are stored as JSON text.
-type SQLiteStore struct {
-	db *sql.DB
+// fields are stored as JSON text and times as RFC 3339 text on both.
+type SQLStore struct {
+	db *database.DB
 }
 
-// NewSQLiteStore returns a store on db, a database opened with
-// database.Open.
-func NewSQLiteStore(db *sql.DB) *SQLiteStore {
-	return &SQLiteStore{db: db}
+// NewSQLStore returns a store on db, a database opened with
+// database.Open or database.OpenPostgres.
+func NewSQLStore(db *database.DB) *SQLStore {
+	return &SQLStore{db: db}
 }
 
-var _ Store = (*SQLiteStore)(nil)
+var _ Store = (*SQLStore)(nil)
 
 // jobColumns lists the columns of jobs in the order encodeJob returns
 // their values and scanJob reads them.
@@ -42,7 +44,7 @@ var (
 )
 
 // InsertJob stores a new job.
-func (s *SQLiteStore) InsertJob(ctx context.Context, job *Job) error {
+func (s *SQLStore) InsertJob(ctx context.Context, job *Job) error {
 	args, err := encodeJob(job)
 	if err != nil {
 		return err
@@ -54,7 +56,7 @@ func (s *SQLiteStore) InsertJob(ctx context.Context, job *Job) error {
 }
 
 // UpdateJobs replaces the records of jobs in one transaction.
-func (s *SQLiteStore) UpdateJobs(ctx context.Context, jobs ...*Job) error {
+func (s *SQLStore) UpdateJobs(ctx context.Context, jobs ...*Job) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("updating jobs: %w", err)
@@ -83,7 +85,7 @@ func (s *SQLiteStore) UpdateJobs(ctx context.Context, jobs ...*Job) error {
 }
 
 // UpdateBlocks replaces the block runs of job id.
-func (s *SQLiteStore) UpdateBlocks(ctx context.Context, id string, blocks []BlockRun) error {
+func (s *SQLStore) UpdateBlocks(ctx context.Context, id string, blocks []BlockRun) error {
 	data, err := json.Marshal(nonNil(blocks))
 	if err != nil {
 		return fmt.Errorf("encoding blocks of job %s: %w", id, err)
@@ -99,7 +101,7 @@ func (s *SQLiteStore) UpdateBlocks(ctx context.Context, id string, blocks []Bloc
 }
 
 // GetJob returns the job with the given id.
-func (s *SQLiteStore) GetJob(ctx context.Context, id string) (*Job, error) {
+func (s *SQLStore) GetJob(ctx context.Context, id string) (*Job, error) {
 	job, err := scanJob(s.db.QueryRowContext(ctx, selectJobs+" WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("job %s: %w", id, ErrJobNotFound)
@@ -113,7 +115,7 @@ func (s *SQLiteStore) GetJob(ctx context.Context, id string) (*Job, error) {
 // ListJobs returns the matching jobs newest first and their total count.
 // The count and the page are two queries, so a job stored between them
 // may be counted but not listed, or the other way round.
-func (s *SQLiteStore) ListJobs(ctx context.Context, filter JobFilter) ([]*Job, int, error) {
+func (s *SQLStore) ListJobs(ctx context.Context, filter JobFilter) ([]*Job, int, error) {
 	var conditions []string
 	var args []any
 	if len(filter.States) > 0 {
@@ -135,9 +137,11 @@ func (s *SQLiteStore) ListJobs(ctx context.Context, filter JobFilter) ([]*Job, i
 	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM jobs"+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("counting jobs: %w", err)
 	}
-	limit := filter.Limit
+	// Neither backend has a "no limit" value the other accepts, but
+	// both take the largest 64-bit integer.
+	limit := int64(filter.Limit)
 	if limit <= 0 {
-		limit = -1 // SQLite's "no limit"
+		limit = math.MaxInt64
 	}
 	query := selectJobs + where + " ORDER BY seq DESC LIMIT ? OFFSET ?"
 	jobs, err := s.queryJobs(ctx, query, append(args, limit, filter.Offset)...)
@@ -148,12 +152,12 @@ func (s *SQLiteStore) ListJobs(ctx context.Context, filter JobFilter) ([]*Job, i
 }
 
 // ActiveJobs returns the jobs in an active state in Seq order.
-func (s *SQLiteStore) ActiveJobs(ctx context.Context) ([]*Job, error) {
+func (s *SQLStore) ActiveJobs(ctx context.Context) ([]*Job, error) {
 	query := selectJobs + " WHERE state IN (?, ?, ?, ?) ORDER BY seq"
 	return s.queryJobs(ctx, query, string(StateQueued), string(StateBlocked), string(StateRunning), string(StateCancelling))
 }
 
-func (s *SQLiteStore) queryJobs(ctx context.Context, query string, args ...any) ([]*Job, error) {
+func (s *SQLStore) queryJobs(ctx context.Context, query string, args ...any) ([]*Job, error) {
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing jobs: %w", err)
@@ -174,7 +178,7 @@ func (s *SQLiteStore) queryJobs(ctx context.Context, query string, args ...any) 
 }
 
 // MaxSeq returns the highest stored Seq, or 0.
-func (s *SQLiteStore) MaxSeq(ctx context.Context) (int64, error) {
+func (s *SQLStore) MaxSeq(ctx context.Context) (int64, error) {
 	var seq int64
 	if err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM jobs").Scan(&seq); err != nil {
 		return 0, fmt.Errorf("reading the highest job sequence number: %w", err)
@@ -183,7 +187,7 @@ func (s *SQLiteStore) MaxSeq(ctx context.Context) (int64, error) {
 }
 
 // LoadSetting returns the value stored under key.
-func (s *SQLiteStore) LoadSetting(ctx context.Context, key string) (string, bool, error) {
+func (s *SQLStore) LoadSetting(ctx context.Context, key string) (string, bool, error) {
 	var value string
 	err := s.db.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", key).Scan(&value)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -196,7 +200,7 @@ func (s *SQLiteStore) LoadSetting(ctx context.Context, key string) (string, bool
 }
 
 // SaveSettings stores values in one transaction.
-func (s *SQLiteStore) SaveSettings(ctx context.Context, values map[string]string) error {
+func (s *SQLStore) SaveSettings(ctx context.Context, values map[string]string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("saving settings: %w", err)

@@ -9,23 +9,28 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lambdaflow/lambdaflow/internal/database"
 	"github.com/lambdaflow/lambdaflow/internal/timestamp"
 )
 
-// SQLiteStore is the Store on the embedded SQLite database.
-type SQLiteStore struct {
-	db *sql.DB
+// SQLStore is the Store on the SQLite or PostgreSQL database, in the
+// projects table of migration 0001_projects.sql.
+type SQLStore struct {
+	db *database.DB
 }
 
-// NewSQLiteStore returns a Store on db, whose schema must be migrated.
-func NewSQLiteStore(db *sql.DB) *SQLiteStore {
-	return &SQLiteStore{db: db}
+// NewSQLStore returns a Store on db, a database opened with database.Open
+// or database.OpenPostgres.
+func NewSQLStore(db *database.DB) *SQLStore {
+	return &SQLStore{db: db}
 }
+
+var _ Store = (*SQLStore)(nil)
 
 const selectProject = `SELECT definition, vals, version, created_at, updated_at FROM projects`
 
 // List returns every project ordered by name.
-func (s *SQLiteStore) List(ctx context.Context) ([]*Record, error) {
+func (s *SQLStore) List(ctx context.Context) ([]*Record, error) {
 	rows, err := s.db.QueryContext(ctx, selectProject+` ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("listing projects: %w", err)
@@ -44,7 +49,7 @@ func (s *SQLiteStore) List(ctx context.Context) ([]*Record, error) {
 }
 
 // Get returns the named project or ErrNotFound.
-func (s *SQLiteStore) Get(ctx context.Context, name string) (*Record, error) {
+func (s *SQLStore) Get(ctx context.Context, name string) (*Record, error) {
 	rec, err := scanRecord(s.db.QueryRowContext(ctx, selectProject+` WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -56,63 +61,69 @@ func (s *SQLiteStore) Get(ctx context.Context, name string) (*Record, error) {
 }
 
 // Create stores a new project at version 1, or returns ErrExists.
-func (s *SQLiteStore) Create(ctx context.Context, rec *Record) error {
+func (s *SQLStore) Create(ctx context.Context, rec *Record) error {
 	def, vals, err := encodeRecord(rec)
 	if err != nil {
 		return err
 	}
 	now := timestamp.Now()
-	_, err = s.db.ExecContext(ctx, `INSERT INTO projects (name, definition, vals, version, created_at, updated_at)
-		VALUES (?, ?, ?, 1, ?, ?)`, rec.Name, def, vals, formatTime(now), formatTime(now))
-	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") {
-		return ErrExists
-	}
+	// ON CONFLICT DO NOTHING turns a taken name into zero affected rows
+	// on both backends, whose constraint errors differ.
+	res, err := s.db.ExecContext(ctx, `INSERT INTO projects (name, definition, vals, version, created_at, updated_at)
+		VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (name) DO NOTHING`, rec.Name, def, vals, formatTime(now), formatTime(now))
 	if err != nil {
 		return fmt.Errorf("creating project %s: %w", rec.Name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("creating project %s: %w", rec.Name, err)
+	} else if n == 0 {
+		return ErrExists
 	}
 	rec.Version, rec.CreatedAt, rec.UpdatedAt = 1, now, now
 	return nil
 }
 
-// Update stores rec over the project of the same name; see Store.
-func (s *SQLiteStore) Update(ctx context.Context, rec *Record, ifVersion int64) error {
+// Update stores rec over the project of the same name; see Store. The
+// version check and the write are one UPDATE statement, so that two
+// concurrent updates with the same ifVersion cannot both succeed, whatever
+// the backend's isolation level.
+func (s *SQLStore) Update(ctx context.Context, rec *Record, ifVersion int64) error {
 	def, vals, err := encodeRecord(rec)
 	if err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("updating project %s: %w", rec.Name, err)
-	}
-	defer tx.Rollback()
-
+	now := timestamp.Now()
 	var version int64
 	var created string
-	err = tx.QueryRowContext(ctx, `SELECT version, created_at FROM projects WHERE name = ?`, rec.Name).Scan(&version, &created)
+	err = s.db.QueryRowContext(ctx, `UPDATE projects SET definition = ?, vals = ?, version = version + 1, updated_at = ?
+		WHERE name = ? AND (CAST(? AS BIGINT) <= 0 OR version = ?) RETURNING version, created_at`,
+		def, vals, formatTime(now), rec.Name, ifVersion, ifVersion).Scan(&version, &created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
+		return s.updateMiss(ctx, rec.Name)
 	}
 	if err != nil {
 		return fmt.Errorf("updating project %s: %w", rec.Name, err)
 	}
-	if ifVersion > 0 && ifVersion != version {
-		return ErrVersionMismatch
-	}
-	now := timestamp.Now()
-	if _, err := tx.ExecContext(ctx, `UPDATE projects SET definition = ?, vals = ?, version = ?, updated_at = ? WHERE name = ?`,
-		def, vals, version+1, formatTime(now), rec.Name); err != nil {
-		return fmt.Errorf("updating project %s: %w", rec.Name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("updating project %s: %w", rec.Name, err)
-	}
-	rec.Version, rec.UpdatedAt = version+1, now
+	rec.Version, rec.UpdatedAt = version, now
 	rec.CreatedAt = parseTime(created)
 	return nil
 }
 
+// updateMiss tells why an update changed no row: the project is missing
+// or has another version.
+func (s *SQLStore) updateMiss(ctx context.Context, name string) error {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM projects WHERE name = ?`, name).Scan(&n); err != nil {
+		return fmt.Errorf("updating project %s: %w", name, err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return ErrVersionMismatch
+}
+
 // Delete removes the named project or returns ErrNotFound.
-func (s *SQLiteStore) Delete(ctx context.Context, name string) error {
+func (s *SQLStore) Delete(ctx context.Context, name string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM projects WHERE name = ?`, name)
 	if err != nil {
 		return fmt.Errorf("deleting project %s: %w", name, err)
@@ -124,7 +135,7 @@ func (s *SQLiteStore) Delete(ctx context.Context, name string) error {
 }
 
 // Count returns the number of projects.
-func (s *SQLiteStore) Count(ctx context.Context) (int, error) {
+func (s *SQLStore) Count(ctx context.Context) (int, error) {
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM projects`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("counting projects: %w", err)
