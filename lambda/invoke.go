@@ -346,6 +346,16 @@ func (s *Service) getInstance(c *gin.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading job %s of instance %s: %w", inst.Job, id, err)
 	}
+	if job.State.Final() && inst.FinishedAt == nil {
+		// The instance's watcher records the end a moment after the job
+		// ends. Until it has, the times come from the job, so that they
+		// agree with the state in the same response.
+		finished, expires := s.endTimes(job)
+		inst.FinishedAt = timestamp.Ptr(finished)
+		if !inst.DeleteExecutionOnFinish {
+			inst.ExpiresAt = timestamp.Ptr(expires)
+		}
+	}
 	c.JSON(http.StatusOK, InstanceResponse{Instance: *inst, State: job.State, Outputs: job.Outputs})
 	return nil
 }

@@ -286,16 +286,22 @@ func (s *Service) jobEnded(ctx context.Context, inst *Instance, job *pool.Job) e
 	if inst.DeleteExecutionOnFinish {
 		return s.removeInstance(ctx, inst.ID)
 	}
-	finished := s.now()
-	if job.FinishedAt != nil {
-		finished = job.FinishedAt.Time
-	}
-	expires := finished.Add(s.cfg.InstanceRetention)
+	finished, expires := s.endTimes(job)
 	if err := s.store.FinishInstance(ctx, inst.ID, finished, expires); err != nil {
 		return err
 	}
 	s.log.Debug("instance kept", "instance_id", inst.ID, "job_id", job.ID, "expires_at", expires)
 	return nil
+}
+
+// endTimes returns when job ended and when an instance kept after it
+// expires.
+func (s *Service) endTimes(job *pool.Job) (finished, expires time.Time) {
+	finished = s.now()
+	if job.FinishedAt != nil {
+		finished = job.FinishedAt.Time
+	}
+	return finished, finished.Add(s.cfg.InstanceRetention)
 }
 
 // removeInstance deletes the instance's directory of uploaded files and

@@ -49,6 +49,9 @@ func (s *SQLStore) InsertInstance(ctx context.Context, inst *Instance) error {
 
 // Instance returns the instance with the given id.
 func (s *SQLStore) Instance(ctx context.Context, id string) (*Instance, error) {
+	if !database.IsText(id) {
+		return nil, ErrInstanceNotFound
+	}
 	inst, err := scanInstance(s.db.QueryRowContext(ctx, selectInstances+" WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrInstanceNotFound
@@ -61,6 +64,9 @@ func (s *SQLStore) Instance(ctx context.Context, id string) (*Instance, error) {
 
 // FinishInstance records the end of the instance's job.
 func (s *SQLStore) FinishInstance(ctx context.Context, id string, finishedAt, expiresAt time.Time) error {
+	if !database.IsText(id) {
+		return nil
+	}
 	_, err := s.db.ExecContext(ctx, `UPDATE instances SET finished_at = ?, expires_at = ? WHERE id = ?`,
 		finishedAt.UnixMilli(), expiresAt.UnixMilli(), id)
 	if err != nil {
@@ -71,6 +77,9 @@ func (s *SQLStore) FinishInstance(ctx context.Context, id string, finishedAt, ex
 
 // DeleteInstance removes the instance.
 func (s *SQLStore) DeleteInstance(ctx context.Context, id string) error {
+	if !database.IsText(id) {
+		return nil
+	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM instances WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("deleting instance %s: %w", id, err)
 	}
@@ -116,6 +125,9 @@ func (s *SQLStore) UnfinishedInstances(ctx context.Context) ([]*Instance, error)
 
 // IdempotencyKey returns the unexpired record of key on project.
 func (s *SQLStore) IdempotencyKey(ctx context.Context, project, key string, now time.Time) (*IdempotencyRecord, bool, error) {
+	if !database.IsText(project, key) {
+		return nil, false, nil
+	}
 	rec := &IdempotencyRecord{Project: project, Key: key}
 	var created, expires int64
 	err := s.db.QueryRowContext(ctx, `SELECT request_hash, job_id, instance_id, created_at, expires_at

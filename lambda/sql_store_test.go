@@ -181,3 +181,27 @@ func instanceIDs(list []*lambda.Instance) []string {
 	}
 	return ids
 }
+
+// TestSQLStoreKeysNotText looks up keys that no store holds and that
+// PostgreSQL rejects as text: they must be not found rather than fail.
+func TestSQLStoreKeysNotText(t *testing.T) {
+	runStoreTest(t, func(t *testing.T, store lambda.Store) {
+		for _, key := range []string{"\xff\xfe", "a\x00b"} {
+			if _, err := store.Instance(t.Context(), key); !errors.Is(err, lambda.ErrInstanceNotFound) {
+				t.Errorf("Instance(%q) returned %v, want ErrInstanceNotFound", key, err)
+			}
+			if err := store.FinishInstance(t.Context(), key, storeT0, storeT0); err != nil {
+				t.Errorf("FinishInstance(%q): %v, want nothing done", key, err)
+			}
+			if err := store.DeleteInstance(t.Context(), key); err != nil {
+				t.Errorf("DeleteInstance(%q): %v, want nothing done", key, err)
+			}
+			if _, ok, err := store.IdempotencyKey(t.Context(), "p", key, storeT0); ok || err != nil {
+				t.Errorf("IdempotencyKey(p, %q) = %t, %v; want nothing", key, ok, err)
+			}
+			if _, ok, err := store.IdempotencyKey(t.Context(), key, "k", storeT0); ok || err != nil {
+				t.Errorf("IdempotencyKey(%q, k) = %t, %v; want nothing", key, ok, err)
+			}
+		}
+	})
+}

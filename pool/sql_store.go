@@ -86,6 +86,9 @@ func (s *SQLStore) UpdateJobs(ctx context.Context, jobs ...*Job) error {
 
 // UpdateBlocks replaces the block runs of job id.
 func (s *SQLStore) UpdateBlocks(ctx context.Context, id string, blocks []BlockRun) error {
+	if !database.IsText(id) {
+		return fmt.Errorf("updating blocks of job %q: %w", id, ErrJobNotFound)
+	}
 	data, err := json.Marshal(nonNil(blocks))
 	if err != nil {
 		return fmt.Errorf("encoding blocks of job %s: %w", id, err)
@@ -102,6 +105,9 @@ func (s *SQLStore) UpdateBlocks(ctx context.Context, id string, blocks []BlockRu
 
 // GetJob returns the job with the given id.
 func (s *SQLStore) GetJob(ctx context.Context, id string) (*Job, error) {
+	if !database.IsText(id) {
+		return nil, fmt.Errorf("job %q: %w", id, ErrJobNotFound)
+	}
 	job, err := scanJob(s.db.QueryRowContext(ctx, selectJobs+" WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("job %s: %w", id, ErrJobNotFound)
@@ -116,6 +122,9 @@ func (s *SQLStore) GetJob(ctx context.Context, id string) (*Job, error) {
 // The count and the page are two queries, so a job stored between them
 // may be counted but not listed, or the other way round.
 func (s *SQLStore) ListJobs(ctx context.Context, filter JobFilter) ([]*Job, int, error) {
+	if !database.IsText(filter.Project) || !database.IsText(stateNames(filter.States)...) {
+		return nil, 0, nil
+	}
 	var conditions []string
 	var args []any
 	if len(filter.States) > 0 {
@@ -188,6 +197,9 @@ func (s *SQLStore) MaxSeq(ctx context.Context) (int64, error) {
 
 // LoadSetting returns the value stored under key.
 func (s *SQLStore) LoadSetting(ctx context.Context, key string) (string, bool, error) {
+	if !database.IsText(key) {
+		return "", false, nil
+	}
 	var value string
 	err := s.db.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", key).Scan(&value)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -218,6 +230,14 @@ func (s *SQLStore) SaveSettings(ctx context.Context, values map[string]string) e
 		return fmt.Errorf("saving settings: %w", err)
 	}
 	return nil
+}
+
+func stateNames(states []State) []string {
+	names := make([]string, len(states))
+	for i, state := range states {
+		names[i] = string(state)
+	}
+	return names
 }
 
 // encodeJob returns the column values of job in jobColumns order.

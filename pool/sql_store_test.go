@@ -188,3 +188,32 @@ func testSQLStoreSettings(t *testing.T, store *pool.SQLStore) {
 		t.Errorf("LoadSetting = %q, %t, %v; want the last saved 3", value, ok, err)
 	}
 }
+
+// notText are keys that no store holds and that PostgreSQL rejects as
+// text: invalid UTF-8 and the NUL character. Lookups must find nothing
+// rather than fail.
+var notText = []string{"\xff\xfe", "a\x00b"}
+
+func TestSQLStoreKeysNotText(t *testing.T) {
+	runStoreTest(t, func(t *testing.T, store *pool.SQLStore) {
+		for _, key := range notText {
+			if _, err := store.GetJob(t.Context(), key); !errors.Is(err, pool.ErrJobNotFound) {
+				t.Errorf("GetJob(%q) returned %v, want ErrJobNotFound", key, err)
+			}
+			if err := store.UpdateBlocks(t.Context(), key, nil); !errors.Is(err, pool.ErrJobNotFound) {
+				t.Errorf("UpdateBlocks(%q) returned %v, want ErrJobNotFound", key, err)
+			}
+			jobs, total, err := store.ListJobs(t.Context(), pool.JobFilter{Project: key})
+			if err != nil || total != 0 || len(jobs) != 0 {
+				t.Errorf("ListJobs(project %q) = %d jobs of %d, %v; want none", key, len(jobs), total, err)
+			}
+			jobs, total, err = store.ListJobs(t.Context(), pool.JobFilter{States: []pool.State{pool.State(key)}})
+			if err != nil || total != 0 || len(jobs) != 0 {
+				t.Errorf("ListJobs(state %q) = %d jobs of %d, %v; want none", key, len(jobs), total, err)
+			}
+			if _, ok, err := store.LoadSetting(t.Context(), key); ok || err != nil {
+				t.Errorf("LoadSetting(%q) = %t, %v; want nothing", key, ok, err)
+			}
+		}
+	})
+}

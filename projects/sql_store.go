@@ -50,6 +50,9 @@ func (s *SQLStore) List(ctx context.Context) ([]*Record, error) {
 
 // Get returns the named project or ErrNotFound.
 func (s *SQLStore) Get(ctx context.Context, name string) (*Record, error) {
+	if !database.IsText(name) {
+		return nil, ErrNotFound
+	}
 	rec, err := scanRecord(s.db.QueryRowContext(ctx, selectProject+` WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -88,6 +91,9 @@ func (s *SQLStore) Create(ctx context.Context, rec *Record) error {
 // concurrent updates with the same ifVersion cannot both succeed, whatever
 // the backend's isolation level.
 func (s *SQLStore) Update(ctx context.Context, rec *Record, ifVersion int64) error {
+	if !database.IsText(rec.Name) {
+		return ErrNotFound
+	}
 	def, vals, err := encodeRecord(rec)
 	if err != nil {
 		return err
@@ -124,6 +130,9 @@ func (s *SQLStore) updateMiss(ctx context.Context, name string) error {
 
 // Delete removes the named project or returns ErrNotFound.
 func (s *SQLStore) Delete(ctx context.Context, name string) error {
+	if !database.IsText(name) {
+		return ErrNotFound
+	}
 	res, err := s.db.ExecContext(ctx, `DELETE FROM projects WHERE name = ?`, name)
 	if err != nil {
 		return fmt.Errorf("deleting project %s: %w", name, err)

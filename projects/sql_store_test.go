@@ -186,3 +186,21 @@ func TestSQLStoreDelete(t *testing.T) {
 		}
 	})
 }
+
+// TestSQLStoreKeysNotText looks up names that no store holds and that
+// PostgreSQL rejects as text: they must be not found rather than fail.
+func TestSQLStoreKeysNotText(t *testing.T) {
+	runStoreTest(t, func(t *testing.T, store projects.Store) {
+		for _, name := range []string{"\xff\xfe", "a\x00b"} {
+			if _, err := store.Get(t.Context(), name); !errors.Is(err, projects.ErrNotFound) {
+				t.Errorf("Get(%q) returned %v, want ErrNotFound", name, err)
+			}
+			if err := store.Update(t.Context(), record(name), 0); !errors.Is(err, projects.ErrNotFound) {
+				t.Errorf("Update(%q) returned %v, want ErrNotFound", name, err)
+			}
+			if err := store.Delete(t.Context(), name); !errors.Is(err, projects.ErrNotFound) {
+				t.Errorf("Delete(%q) returned %v, want ErrNotFound", name, err)
+			}
+		}
+	})
+}

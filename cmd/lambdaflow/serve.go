@@ -180,17 +180,9 @@ func (s *server) openDatabase(ctx context.Context) (*database.DB, error) {
 	if s.cfg.Database == "" {
 		return database.Open(ctx, filepath.Join(s.cfg.DataDir, "lambdaflow.db"))
 	}
-	db, err := database.OpenPostgres(ctx, s.cfg.Database)
-	if err != nil {
-		return nil, err
-	}
 	// The pool keeps its queue in memory, so two nodes on one database
-	// would run the same jobs twice.
-	if err := db.LockNode(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("database %s: %w", database.RedactURL(s.cfg.Database), err)
-	}
-	return db, nil
+	// would run the same jobs twice; the node lock rejects the second.
+	return database.OpenPostgresNode(ctx, s.cfg.Database)
 }
 
 func (s *server) startLambda(ctx context.Context, projectStore projects.Store) error {

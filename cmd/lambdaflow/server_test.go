@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lambdaflow/lambdaflow/internal/database/databasetest"
 )
 
 // binary is the lambdaflow binary built once by TestMain.
@@ -56,12 +58,56 @@ type instance struct {
 	log    bytes.Buffer
 }
 
+// backendVariable selects the database of the servers that startServer
+// starts: "postgres" for a PostgreSQL database per data directory on the
+// server at LAMBDAFLOW_TEST_DATABASE_URL, empty or "sqlite" for the SQLite
+// file in the data directory. `make test-postgres` sets it.
+const backendVariable = "LAMBDAFLOW_TEST_BACKEND"
+
+var (
+	databasesMu sync.Mutex
+	// databases maps a data directory to the URL of its PostgreSQL
+	// database, so that a server restarted on the same data directory
+	// finds its data again.
+	databases = map[string]string{}
+)
+
+// databaseArgs returns the --database flag of a server on dataDir when
+// the tests run on PostgreSQL, creating the database the first time.
+func databaseArgs(t *testing.T, dataDir string) []string {
+	t.Helper()
+	switch backend := os.Getenv(backendVariable); backend {
+	case "", "sqlite":
+		return nil
+	case "postgres":
+		if os.Getenv(databasetest.URLVariable) == "" {
+			t.Fatalf("%s=postgres needs %s", backendVariable, databasetest.URLVariable)
+		}
+	default:
+		t.Fatalf("%s=%q, want sqlite or postgres", backendVariable, backend)
+	}
+	databasesMu.Lock()
+	defer databasesMu.Unlock()
+	url, ok := databases[dataDir]
+	if !ok {
+		url = databasetest.DatabaseURL(t)
+		databases[dataDir] = url
+		t.Cleanup(func() {
+			databasesMu.Lock()
+			delete(databases, dataDir)
+			databasesMu.Unlock()
+		})
+	}
+	return []string{"--database", url}
+}
+
 // startServer runs the binary on a free loopback port with dataDir and
 // waits until it logs that it serves.
 func startServer(t *testing.T, dataDir string, args ...string) *instance {
 	t.Helper()
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
-		"--log-format", "json", "--shutdown-grace", "5s"}, args...)
+		"--log-format", "json", "--shutdown-grace", "5s"}, databaseArgs(t, dataDir)...)
+	all = append(all, args...)
 	cmd := exec.Command(binary, all...)
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
 	stderr, err := cmd.StderrPipe()

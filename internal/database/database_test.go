@@ -139,3 +139,20 @@ func TestRedactURL(t *testing.T) {
 		t.Errorf("RedactURL = %q, want %q", got, want)
 	}
 }
+
+func TestOpenPostgresNodeRejectsSecondNode(t *testing.T) {
+	t.Parallel()
+	url := databasetest.SchemaURL(t)
+	first, err := database.OpenPostgresNode(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := database.OpenPostgresNode(t.Context(), url)
+	if !errors.Is(err, database.ErrNodeLocked) {
+		if second != nil {
+			second.Close()
+		}
+		t.Fatalf("second node: %v, want ErrNodeLocked", err)
+	}
+}

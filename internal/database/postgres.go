@@ -41,24 +41,43 @@ var ErrNodeLocked = errors.New("another lambdaflow node is using this database; 
 // advisory transaction lock (pg_advisory_xact_lock), so nodes that start
 // at once apply each migration exactly once.
 func OpenPostgres(ctx context.Context, rawURL string) (*DB, error) {
+	return openPostgres(ctx, rawURL, false)
+}
+
+// OpenPostgresNode opens the database like OpenPostgres, but takes the
+// node lock (see LockNode) before it migrates, so that a node never
+// changes the schema under another node that runs. It returns an error
+// wrapping ErrNodeLocked when another node holds the lock.
+func OpenPostgresNode(ctx context.Context, rawURL string) (*DB, error) {
+	return openPostgres(ctx, rawURL, true)
+}
+
+func openPostgres(ctx context.Context, rawURL string, lockNode bool) (*DB, error) {
 	shown := RedactURL(rawURL)
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("parsing database URL %s: %w", shown, err)
 	}
-	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(maxOpenConns)
-	db.SetMaxIdleConns(maxOpenConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
+	sqlDB := stdlib.OpenDB(*cfg)
+	sqlDB.SetMaxOpenConns(maxOpenConns)
+	sqlDB.SetMaxIdleConns(maxOpenConns)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	db := &DB{db: sqlDB, dialect: Postgres}
+	if err := sqlDB.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connecting to database %s: %w", shown, err)
 	}
-	if err := migratePostgres(ctx, db); err != nil {
+	if lockNode {
+		if err := db.LockNode(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("database %s: %w", shown, err)
+		}
+	}
+	if err := migratePostgres(ctx, sqlDB); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrating database %s: %w", shown, err)
 	}
-	return &DB{db: db, dialect: Postgres}, nil
+	return db, nil
 }
 
 // RedactURL returns rawURL with its password replaced by xxxxx, for logs
