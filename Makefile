@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin/lambdaflow
 
-.PHONY: help run build test lint bench fuzz soak clean openapi openapi-lint screenshots
+.PHONY: help run build test test-postgres lint bench fuzz soak clean openapi openapi-lint screenshots
 
 # FUZZTIME is how long `make fuzz` runs each fuzz target; SOAKTIME is how
 # long `make soak` loads the server.
@@ -29,6 +29,10 @@ build: ## build the binary into bin/
 
 test: ## run every test with the race detector
 	$(GO) test -race -count=1 ./...
+
+test-postgres: ## run the server tests on PostgreSQL (needs LAMBDAFLOW_TEST_DATABASE_URL; .ci/postgres starts a server)
+	@if [ -z "$$LAMBDAFLOW_TEST_DATABASE_URL" ]; then echo 'set LAMBDAFLOW_TEST_DATABASE_URL, for example: export LAMBDAFLOW_TEST_DATABASE_URL="$$(.ci/postgres)"' >&2; exit 1; fi
+	LAMBDAFLOW_TEST_BACKEND=postgres $(GO) test -race -count=1 ./cmd/lambdaflow
 
 lint: ## check formatting and run go vet
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

@@ -90,6 +90,12 @@ func TestAdminPageStopsJobAndSetsSlots(t *testing.T) {
 	p.do(chromedp.Click(chromedp.CSS(`#slots-form button[type="submit"]`)))
 	p.waitText("#slots-now", "In force: 1 job at once.")
 
+	// The resources view shows the latest sample when it loads and then
+	// reloads once a minute, so a sample under the new limit must exist
+	// before the view opens.
+	srv.waitSamples(time.Now(), "a sample with one slot", func(b []bucket) bool {
+		return len(b) > 0 && b[len(b)-1].ConcurrentJobs != nil && b[len(b)-1].ConcurrentJobs.Max == 1
+	})
 	p.do(chromedp.Click(chromedp.CSS(`nav a[href="#resources"]`)))
 	p.waitCharts("the last hour")
 	p.waitText("#resources-now", "CPU, machine")

@@ -144,8 +144,8 @@ func rebind(dialect Dialect, query string) string {
 
 // IsText reports whether every value can be stored in a text column of
 // both backends. PostgreSQL rejects invalid UTF-8 and the NUL character
-// with an error. No stored key is such a value, so a store answers a
-// lookup by one as "not found" without sending it to the database.
+// with an error. No stored key is such a value, so a store returns "not
+// found" for a lookup by one without sending it to the database.
 func IsText(values ...string) bool {
 	for _, s := range values {
 		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
