@@ -296,3 +296,19 @@ func TestUploadReadsRequestSentAsFilePart(t *testing.T) {
 		t.Fatalf("status = %d, want 200; body %s", res.status, res.body)
 	}
 }
+
+func TestUploadRejectsBodyWithoutParts(t *testing.T) {
+	b := setup(t, options{})
+	b.createProject(t, uploadProject)
+	bodies := map[string]string{
+		"text under a multipart type": "garbage",
+		"only the closing boundary":   "--xyz--\r\n",
+	}
+	for name, body := range bodies {
+		res := b.do(t, http.MethodPost, "/api/v1/projects/upload/lambda",
+			"multipart/form-data; boundary=xyz", strings.NewReader(body))
+		if res.status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400; body %s", name, res.status, res.body)
+		}
+	}
+}
