@@ -3,10 +3,10 @@
 GO ?= go
 BIN := bin/lambdaflow
 
-.PHONY: help run build test lint bench clean
+.PHONY: help run build test lint bench bench-deps bench-smoke clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 run: ## start the service on 127.0.0.1:8080 with the example projects (data in ./data)
 	$(GO) run ./cmd/lambdaflow serve
@@ -21,8 +21,14 @@ lint: ## check formatting and run go vet
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-bench: ## run the benchmarks (figures in docs/benchmarks.md)
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: bench-deps ## compare with task-spooler, Miller, DuckDB...; writes docs/benchmarks.md
+	$(GO) run ./cmd/lambdaflow-bench -out docs/benchmarks.md
+
+bench-deps: ## install the tools the benchmarks compare with (Debian packages, npm into bench/.deps)
+	bash bench/install.sh
+
+bench-smoke: ## run the benchmark suite at tiny sizes, skipping tools that are missing
+	$(GO) run ./cmd/lambdaflow-bench -smoke -out $${TMPDIR:-/tmp}/lambdaflow-bench-smoke.md
 
 clean: ## remove build output and the local data directory
 	rm -rf bin data
