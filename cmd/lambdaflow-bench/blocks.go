@@ -20,7 +20,7 @@ import (
 )
 
 // blockTask is one piece of work over the flights file, written for each
-// tool. Every tool writes its answer as CSV with the same column names.
+// tool. Every tool writes its result as CSV with the same column names.
 type blockTask struct {
 	name        string
 	description string
@@ -120,75 +120,99 @@ func measureBlocks(ctx context.Context, opts options, rep *report) error {
 	return nil
 }
 
+// runBlockTask runs the task with each tool in turn, repeats times, so
+// that a change in the machine's load hits every tool alike, and keeps
+// each tool's median once its output matches lambdaflow's.
 func runBlockTask(ctx context.Context, opts options, task blockTask, filesDir, input string, duck *duckDB) (blockResult, error) {
 	result := blockResult{task: task}
 	dir := filepath.Join(opts.workDir, "task-"+task.name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return result, err
 	}
-
-	lfOut, times, err := runLambdaflowTask(ctx, opts, task, filesDir, dir)
-	if err != nil {
-		return result, fmt.Errorf("lambdaflow: %w", err)
+	runMillerToo := opts.peers && installed("mlr")
+	runDuckToo := opts.peers && duck.available()
+	if opts.peers && !runMillerToo {
+		result.notes = append(result.notes, "Miller not installed")
 	}
-	result.lambdaflow = medianDuration(times)
-	want, err := readCSV(lfOut)
+
+	lambdaflow := newLambdaflowTask(task, filesDir, dir)
+	millerOut, duckOut := filepath.Join(dir, "miller.csv"), filepath.Join(dir, "duckdb.csv")
+	var lfTimes, millerTimes, duckTimes []time.Duration
+	for range opts.sizes.repeats {
+		elapsed, err := lambdaflow.run(ctx)
+		if err != nil {
+			return result, fmt.Errorf("lambdaflow: %w", err)
+		}
+		lfTimes = append(lfTimes, elapsed)
+		if runMillerToo {
+			start := time.Now()
+			if err := runMiller(ctx, task, input, millerOut); err != nil {
+				return result, fmt.Errorf("miller: %w", err)
+			}
+			millerTimes = append(millerTimes, time.Since(start))
+		}
+		if runDuckToo {
+			times, err := duck.run(ctx, task, input, duckOut, 1)
+			if err != nil {
+				return result, fmt.Errorf("duckdb: %w", err)
+			}
+			duckTimes = append(duckTimes, times...)
+		}
+	}
+
+	want, err := readCSV(lambdaflow.out)
 	if err != nil {
 		return result, err
 	}
 	result.outputRows = len(want.rows)
-
-	if installed("mlr") {
-		out := filepath.Join(dir, "miller.csv")
-		times, err := repeat(opts.sizes.repeats, func() error { return runMiller(ctx, task, input, out) })
-		if err != nil {
-			return result, fmt.Errorf("miller: %w", err)
-		}
-		if err := compareOutputs(task, want, out); err != nil {
+	result.lambdaflow = medianDuration(lfTimes)
+	if runMillerToo {
+		if err := compareOutputs(task, want, millerOut); err != nil {
 			return result, fmt.Errorf("Miller's output differs from lambdaflow's: %w", err)
 		}
-		result.miller = medianDuration(times)
-	} else {
-		result.notes = append(result.notes, "Miller not installed")
+		result.miller = medianDuration(millerTimes)
 	}
-
-	if duck.available() {
-		out := filepath.Join(dir, "duckdb.csv")
-		times, err := duck.run(ctx, task, input, out, opts.sizes.repeats)
-		if err != nil {
-			return result, fmt.Errorf("duckdb: %w", err)
-		}
-		if err := compareOutputs(task, want, out); err != nil {
+	if runDuckToo {
+		if err := compareOutputs(task, want, duckOut); err != nil {
 			return result, fmt.Errorf("DuckDB's output differs from lambdaflow's: %w", err)
 		}
-		result.duckdb = medianDuration(times)
+		result.duckdb = medianDuration(duckTimes)
 	}
 	return result, nil
 }
 
-// runLambdaflowTask runs the task's workflow in process through the
-// executor, as a job would run it without the HTTP server and the store.
-func runLambdaflowTask(ctx context.Context, opts options, task blockTask, filesDir, dir string) (string, []time.Duration, error) {
+// lambdaflowTask runs a task's workflow in process through the executor,
+// as a job would run it without the HTTP server and the store.
+type lambdaflowTask struct {
+	executor   *projects.Executor
+	definition json.RawMessage
+	dir        string
+	runs       int
+	// out is the output file of the last run.
+	out string
+}
+
+func newLambdaflowTask(task blockTask, filesDir, dir string) *lambdaflowTask {
 	definition := `{"name": "flights-` + task.name + `", "blocks": [
 		{"name": "load", "type": "csv.read", "options": {"path": "flights.csv"}}, ` + task.blocks + `,
 		{"name": "save", "type": "csv.write", "inputs": ["` + lastBlockName(task.blocks) + `"], "options": {"path": "out.csv"}}]}`
-	if !json.Valid([]byte(definition)) {
-		return "", nil, fmt.Errorf("invalid definition: %s", definition)
-	}
 	executor := projects.NewExecutor(projects.ExecutorConfig{
 		FilesDir: filesDir, OutputRoot: dir, Logger: slog.New(slog.DiscardHandler),
 	})
-	var out string
-	times, err := repeat(opts.sizes.repeats, func() error {
-		id := fmt.Sprintf("lambdaflow-%d", time.Now().UnixNano())
-		job := &pool.Job{ID: id, Definition: json.RawMessage(definition), Parameters: map[string]any{}}
-		if _, err := executor.Run(ctx, job, func(pool.BlockRun) {}); err != nil {
-			return err
-		}
-		out = filepath.Join(dir, id, "out.csv")
-		return nil
-	})
-	return out, times, err
+	return &lambdaflowTask{executor: executor, definition: json.RawMessage(definition), dir: dir}
+}
+
+func (t *lambdaflowTask) run(ctx context.Context) (time.Duration, error) {
+	t.runs++
+	id := fmt.Sprintf("lambdaflow-%d", t.runs)
+	job := &pool.Job{ID: id, Definition: t.definition, Parameters: map[string]any{}}
+	start := time.Now()
+	if _, err := t.executor.Run(ctx, job, func(pool.BlockRun) {}); err != nil {
+		return 0, err
+	}
+	elapsed := time.Since(start)
+	t.out = filepath.Join(t.dir, id, "out.csv")
+	return elapsed, nil
 }
 
 // lastBlockName returns the name of the last block in a list of block
@@ -219,19 +243,6 @@ func runMiller(ctx context.Context, task blockTask, input, out string) error {
 		return fmt.Errorf("mlr %s: %w: %s", strings.Join(task.miller, " "), err, stderr.String())
 	}
 	return nil
-}
-
-// repeat calls fn n times and returns the duration of each call.
-func repeat(n int, fn func() error) ([]time.Duration, error) {
-	times := make([]time.Duration, 0, n)
-	for range n {
-		start := time.Now()
-		if err := fn(); err != nil {
-			return nil, err
-		}
-		times = append(times, time.Since(start))
-	}
-	return times, nil
 }
 
 func medianDuration(times []time.Duration) time.Duration {

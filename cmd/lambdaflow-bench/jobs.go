@@ -52,6 +52,9 @@ func measureJobs(ctx context.Context, opts options, rep *report) error {
 		{"xargs", "xargs", xargsJobs},
 	}
 	for _, peer := range peers {
+		if !opts.peers {
+			break
+		}
 		if !installed(peer.program) {
 			rep.jobs = append(rep.jobs, jobsResult{tool: peer.tool, note: "not installed: skipped (run `make bench-deps`)"})
 			continue

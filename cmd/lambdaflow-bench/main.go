@@ -3,12 +3,12 @@
 // is shown as a ratio to a peer measured in the same run, because the
 // absolute figures move with the load on the machine.
 //
-// It builds and starts the lambdaflow binary on a loopback port for the
-// HTTP measurements, runs the Go benchmarks of the pool with go test, runs
-// data workflows in process through the executor, and runs task-spooler,
-// GNU parallel, xargs, Miller and DuckDB (through Node.js) where they are
-// installed; bench/install.sh installs them. A peer that is missing is
-// skipped with a note in the report.
+// It starts the lambdaflow binary on a loopback port for the HTTP
+// measurements, runs the Go benchmarks of the pool with go test and runs
+// data workflows in process through the executor. The peers are
+// task-spooler, GNU parallel, xargs, Miller and DuckDB (through Node.js),
+// which bench/install.sh installs. A peer that is missing is skipped with
+// a note in the report.
 //
 //	go run ./cmd/lambdaflow-bench [-smoke] [-out docs/benchmarks.md]
 package main
@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -41,7 +42,9 @@ type sizes struct {
 	// repeats how often each task runs; the median counts.
 	rows    int
 	repeats int
-	// benchCount and benchTime are go test's -count and -benchtime.
+	// benchCount and benchTime are go test's -count and -benchtime. A
+	// fixed number of iterations keeps go test from running the setup of
+	// a deep queue again for each trial count of iterations.
 	benchCount int
 	benchTime  string
 }
@@ -49,7 +52,7 @@ type sizes struct {
 var (
 	fullSizes = sizes{
 		jobs: 5000, clients: 16, rate: 200, rateDuration: 10 * time.Second, blockedJobs: 1000,
-		rows: 1_000_000, repeats: 3, benchCount: 5, benchTime: "1s",
+		rows: 1_000_000, repeats: 3, benchCount: 5, benchTime: "5000x",
 	}
 	smokeSizes = sizes{
 		jobs: 200, clients: 8, rate: 50, rateDuration: 2 * time.Second, blockedJobs: 20,
@@ -71,6 +74,8 @@ type options struct {
 	workDir  string
 	binary   string
 	sections string
+	profile  string
+	peers    bool
 }
 
 func main() {
@@ -84,6 +89,8 @@ func main() {
 	flag.StringVar(&opts.depsDir, "deps", "bench/.deps", "directory whose node_modules holds @duckdb/node-api")
 	flag.StringVar(&opts.rawDir, "raw", "bench/out", "directory for raw go test output, kept for benchstat comparisons across runs")
 	flag.StringVar(&opts.sections, "sections", "jobs,lambda,pool,blocks", "comma-separated sections to run")
+	flag.StringVar(&opts.profile, "cpuprofile", "", "write a CPU profile of this process, which runs the block tasks in process, to `file`")
+	flag.BoolVar(&opts.peers, "peers", true, "run the tools lambdaflow is compared with; false measures lambdaflow alone, such as for a profile")
 	flag.Parse()
 
 	opts.sizes = fullSizes
@@ -112,6 +119,18 @@ func run(ctx context.Context, opts options) error {
 		return err
 	}
 	defer os.RemoveAll(opts.workDir)
+
+	if opts.profile != "" {
+		f, err := os.Create(opts.profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	started := time.Now()
 	rep := &report{smoke: opts.smoke, sizes: opts.sizes, machine: describeMachine(ctx, opts)}
