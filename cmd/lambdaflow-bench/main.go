@@ -88,7 +88,8 @@ func main() {
 	flag.StringVar(&opts.dataDir, "data", "", "directory holding flights-20k.json (default: the first of ../shared/data/vega-datasets and /work/shared/data/vega-datasets that exists)")
 	flag.StringVar(&opts.depsDir, "deps", "bench/.deps", "directory whose node_modules holds @duckdb/node-api")
 	flag.StringVar(&opts.rawDir, "raw", "bench/out", "directory for raw go test output, kept for benchstat comparisons across runs")
-	flag.StringVar(&opts.sections, "sections", "jobs,lambda,pool,blocks", "comma-separated sections to run")
+	flag.StringVar(&opts.sections, "sections", "jobs,lambda,pool,blocks,monitor", "comma-separated sections to run")
+	flag.StringVar(&opts.binary, "binary", "", "lambdaflow binary to measure (default: build one from -repo)")
 	flag.StringVar(&opts.profile, "cpuprofile", "", "write a CPU profile of this process, which runs the block tasks in process, to `file`")
 	flag.BoolVar(&opts.peers, "peers", true, "run the tools lambdaflow is compared with; false measures lambdaflow alone, such as for a profile")
 	flag.Parse()
@@ -143,7 +144,7 @@ func run(ctx context.Context, opts options) error {
 		}
 		return false
 	}
-	if has("jobs") || has("lambda") {
+	if opts.binary == "" && (has("jobs") || has("lambda") || has("monitor")) {
 		log.Print("building the lambdaflow binary")
 		opts.binary = filepath.Join(opts.workDir, "lambdaflow")
 		if err := command(ctx, opts.repo, "go", "build", "-o", opts.binary, "./cmd/lambdaflow").Run(); err != nil {
@@ -158,6 +159,7 @@ func run(ctx context.Context, opts options) error {
 		{"lambda", measureLambda},
 		{"pool", measurePool},
 		{"blocks", measureBlocks},
+		{"monitor", measureMonitor},
 	}
 	for _, step := range steps {
 		if !has(step.name) {

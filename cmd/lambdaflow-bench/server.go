@@ -24,15 +24,16 @@ type server struct {
 	exited chan struct{}
 }
 
-// startServer starts the binary with two slots and no example projects,
-// and returns once it serves.
-func startServer(ctx context.Context, opts options, name string) (*server, error) {
+// startServer starts the binary with two slots, no example projects and
+// any extra flags, and returns once it serves.
+func startServer(ctx context.Context, opts options, name string, flags ...string) (*server, error) {
 	dataDir := filepath.Join(opts.workDir, name)
 	if err := os.MkdirAll(filepath.Join(dataDir, "files"), 0o755); err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, opts.binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
-		"--log-format", "json", "--concurrent-jobs", "2", "--examples=false", "--queue-limit", "100000")
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
+		"--log-format", "json", "--concurrent-jobs", "2", "--examples=false", "--queue-limit", "100000"}, flags...)
+	cmd := exec.CommandContext(ctx, opts.binary, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
