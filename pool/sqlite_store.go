@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/lambdaflow/lambdaflow/internal/database"
 	"github.com/lambdaflow/lambdaflow/internal/timestamp"
 )
 
@@ -17,17 +17,14 @@ import (
 // and settings tables that migration 0002_jobs.sql creates. Nested job
 // fields are stored as JSON text.
 type SQLiteStore struct {
-	db *sql.DB
-	// stmts caches the prepared statements of the frequent writes and
-	// reads by query text, because the driver otherwise parses and plans
-	// the SQL again on every call.
-	stmts sync.Map
+	db    *sql.DB
+	stmts *database.Statements
 }
 
 // NewSQLiteStore returns a store on db, a database opened with
 // database.Open.
 func NewSQLiteStore(db *sql.DB) *SQLiteStore {
-	return &SQLiteStore{db: db}
+	return &SQLiteStore{db: db, stmts: database.NewStatements(db)}
 }
 
 var _ Store = (*SQLiteStore)(nil)
@@ -53,30 +50,13 @@ var (
 	updateJob  = "UPDATE jobs SET " + strings.Join(changingColumns, " = ?, ") + " = ? WHERE id = ?"
 )
 
-// prepared returns the cached prepared statement of query, preparing it
-// on first use.
-func (s *SQLiteStore) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
-	if stmt, ok := s.stmts.Load(query); ok {
-		return stmt.(*sql.Stmt), nil
-	}
-	stmt, err := s.db.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if earlier, loaded := s.stmts.LoadOrStore(query, stmt); loaded {
-		stmt.Close()
-		return earlier.(*sql.Stmt), nil
-	}
-	return stmt, nil
-}
-
 // InsertJob stores a new job.
 func (s *SQLiteStore) InsertJob(ctx context.Context, job *Job) error {
 	args, err := encodeJob(job)
 	if err != nil {
 		return err
 	}
-	stmt, err := s.prepared(ctx, insertJob)
+	stmt, err := s.stmts.Prepare(ctx, insertJob)
 	if err != nil {
 		return fmt.Errorf("inserting job %s: %w", job.ID, err)
 	}
@@ -90,7 +70,7 @@ func (s *SQLiteStore) InsertJob(ctx context.Context, job *Job) error {
 // only the fields that change after submission (changingColumns); the
 // others, such as Parameters and Definition, keep their inserted values.
 func (s *SQLiteStore) UpdateJobs(ctx context.Context, jobs ...*Job) error {
-	update, err := s.prepared(ctx, updateJob)
+	update, err := s.stmts.Prepare(ctx, updateJob)
 	if err != nil {
 		return fmt.Errorf("updating jobs: %w", err)
 	}
@@ -126,7 +106,7 @@ func (s *SQLiteStore) UpdateBlocks(ctx context.Context, id string, blocks []Bloc
 	if err != nil {
 		return fmt.Errorf("encoding blocks of job %s: %w", id, err)
 	}
-	stmt, err := s.prepared(ctx, "UPDATE jobs SET blocks = ? WHERE id = ?")
+	stmt, err := s.stmts.Prepare(ctx, "UPDATE jobs SET blocks = ? WHERE id = ?")
 	if err != nil {
 		return fmt.Errorf("updating blocks of job %s: %w", id, err)
 	}
@@ -142,7 +122,7 @@ func (s *SQLiteStore) UpdateBlocks(ctx context.Context, id string, blocks []Bloc
 
 // GetJob returns the job with the given id.
 func (s *SQLiteStore) GetJob(ctx context.Context, id string) (*Job, error) {
-	stmt, err := s.prepared(ctx, selectJobs+" WHERE id = ?")
+	stmt, err := s.stmts.Prepare(ctx, selectJobs+" WHERE id = ?")
 	if err != nil {
 		return nil, fmt.Errorf("reading job %s: %w", id, err)
 	}
