@@ -132,7 +132,7 @@ func runBlockTask(ctx context.Context, opts options, task blockTask, filesDir, i
 	runMillerToo := opts.peers && installed("mlr")
 	runDuckToo := opts.peers && duck.available()
 	if opts.peers && !runMillerToo {
-		result.notes = append(result.notes, "Miller not installed")
+		result.notes = append(result.notes, "Miller (mlr) not installed: its column is skipped (run `make bench-deps`)")
 	}
 
 	lambdaflow := newLambdaflowTask(task, filesDir, dir)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -284,8 +285,19 @@ func (r *report) writeBlocks(w writer) {
 		w("| %s: %s | %s | %s | %s | %s | %s | %s |\n", b.task.name, b.task.description, count(float64(b.outputRows)),
 			millis(b.lambdaflow), miller, duck, ratio(float64(b.lambdaflow), float64(b.miller)), ratio(float64(b.lambdaflow), float64(b.duckdb)))
 	}
+	notes := []string{}
 	if r.blocksNote != "" {
-		w("\n%s\n", r.blocksNote)
+		notes = append(notes, r.blocksNote)
+	}
+	for _, b := range r.blocks {
+		for _, note := range b.notes {
+			if !slices.Contains(notes, note) {
+				notes = append(notes, note)
+			}
+		}
+	}
+	for _, note := range notes {
+		w("\n%s\n", note)
 	}
 	w("\n")
 }
