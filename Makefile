@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin/lambdaflow
 
-.PHONY: help run build test lint bench bench-deps bench-smoke clean
+.PHONY: help run build test lint bench bench-deps bench-smoke bench-go clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ bench: bench-deps ## compare with task-spooler, Miller, DuckDB...; writes docs/b
 
 bench-deps: ## install the tools the benchmarks compare with (Debian packages, npm into bench/.deps)
 	bash bench/install.sh
+
+bench-go: ## run every Go benchmark once, without the peers
+	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 bench-smoke: ## run the benchmark suite at tiny sizes, skipping tools that are missing
 	$(GO) run ./cmd/lambdaflow-bench -smoke -out $${TMPDIR:-/tmp}/lambdaflow-bench-smoke.md
