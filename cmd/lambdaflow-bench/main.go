@@ -42,7 +42,8 @@ type sizes struct {
 	// repeats how often each task runs; the median counts.
 	rows    int
 	repeats int
-	// benchCount and benchTime are go test's -count and -benchtime. A
+	// benchCount and benchTime are go test's -count and -benchtime;
+	// benchstat needs 6 runs for a confidence interval. A
 	// fixed number of iterations keeps go test from running the setup of
 	// a deep queue again for each trial count of iterations.
 	benchCount int
@@ -52,7 +53,7 @@ type sizes struct {
 var (
 	fullSizes = sizes{
 		jobs: 5000, clients: 16, rate: 200, rateDuration: 10 * time.Second, blockedJobs: 1000,
-		rows: 1_000_000, repeats: 3, benchCount: 5, benchTime: "5000x",
+		rows: 1_000_000, repeats: 3, benchCount: 6, benchTime: "5000x",
 	}
 	smokeSizes = sizes{
 		jobs: 200, clients: 8, rate: 50, rateDuration: 2 * time.Second, blockedJobs: 20,
