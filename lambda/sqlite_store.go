@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lambdaflow/lambdaflow/internal/database"
 	"github.com/lambdaflow/lambdaflow/internal/timestamp"
 )
 
@@ -16,13 +17,14 @@ import (
 // instances and idempotency_keys tables that migration 0003_lambda.sql
 // creates.
 type SQLiteStore struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts *database.Statements
 }
 
 // NewSQLiteStore returns a store on db, a database opened with
 // database.Open.
 func NewSQLiteStore(db *sql.DB) *SQLiteStore {
-	return &SQLiteStore{db: db}
+	return &SQLiteStore{db: db, stmts: database.NewStatements(db)}
 }
 
 var _ Store = (*SQLiteStore)(nil)
@@ -36,9 +38,12 @@ func (s *SQLiteStore) InsertInstance(ctx context.Context, inst *Instance) error 
 	if err != nil {
 		return fmt.Errorf("encoding parameters of instance %s: %w", inst.ID, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO instances (id, project, job_id, definition, parameters,
-		delete_on_finish, created_at, finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		inst.ID, inst.Project, inst.Job, string(inst.Definition), string(params), inst.DeleteExecutionOnFinish,
+	stmt, err := s.stmts.Prepare(ctx, `INSERT INTO instances (id, project, job_id, definition, parameters,
+		delete_on_finish, created_at, finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("inserting instance %s: %w", inst.ID, err)
+	}
+	_, err = stmt.ExecContext(ctx, inst.ID, inst.Project, inst.Job, string(inst.Definition), string(params), inst.DeleteExecutionOnFinish,
 		inst.CreatedAt.UnixMilli(), millisOrNull(inst.FinishedAt), millisOrNull(inst.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("inserting instance %s: %w", inst.ID, err)
@@ -70,7 +75,11 @@ func (s *SQLiteStore) FinishInstance(ctx context.Context, id string, finishedAt,
 
 // DeleteInstance removes the instance.
 func (s *SQLiteStore) DeleteInstance(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM instances WHERE id = ?`, id); err != nil {
+	stmt, err := s.stmts.Prepare(ctx, `DELETE FROM instances WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("deleting instance %s: %w", id, err)
+	}
+	if _, err := stmt.ExecContext(ctx, id); err != nil {
 		return fmt.Errorf("deleting instance %s: %w", id, err)
 	}
 	return nil

@@ -9,17 +9,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lambdaflow/lambdaflow/internal/database"
 	"github.com/lambdaflow/lambdaflow/internal/timestamp"
 )
 
 // SQLiteStore is the Store on the embedded SQLite database.
 type SQLiteStore struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts *database.Statements
 }
 
 // NewSQLiteStore returns a Store on db, whose schema must be migrated.
 func NewSQLiteStore(db *sql.DB) *SQLiteStore {
-	return &SQLiteStore{db: db}
+	return &SQLiteStore{db: db, stmts: database.NewStatements(db)}
 }
 
 const selectProject = `SELECT definition, vals, version, created_at, updated_at FROM projects`
@@ -45,7 +47,11 @@ func (s *SQLiteStore) List(ctx context.Context) ([]*Record, error) {
 
 // Get returns the named project or ErrNotFound.
 func (s *SQLiteStore) Get(ctx context.Context, name string) (*Record, error) {
-	rec, err := scanRecord(s.db.QueryRowContext(ctx, selectProject+` WHERE name = ?`, name))
+	stmt, err := s.stmts.Prepare(ctx, selectProject+` WHERE name = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("reading project %s: %w", name, err)
+	}
+	rec, err := scanRecord(stmt.QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
