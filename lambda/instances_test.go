@@ -312,3 +312,25 @@ func TestUploadRejectsBodyWithoutParts(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitedInvocationSettlesInstance(t *testing.T) {
+	b := setup(t, options{config: lambda.Config{InstanceRetention: time.Hour}})
+	for i := range 10 {
+		kept := b.invoke(t, "seattle-weather", map[string]any{
+			"parameters": map[string]any{"weather": "sun", "year": 2014}, "wait": "30s", "deleteExecutionOnFinish": false,
+		}, http.StatusOK)
+		res := b.get(t, "/api/v1/instances/"+*kept.Instance)
+		var inst lambda.InstanceResponse
+		res.decode(t, &inst)
+		if inst.ExpiresAt == nil {
+			t.Fatalf("round %d: kept instance read right after the response has no expiry: %s", i, res.body)
+		}
+
+		removed := b.invoke(t, "seattle-weather", map[string]any{
+			"parameters": map[string]any{"weather": "sun", "year": 2014}, "wait": "30s",
+		}, http.StatusOK)
+		if status := b.get(t, "/api/v1/instances/"+*removed.Instance).status; status != http.StatusNotFound {
+			t.Fatalf("round %d: instance read right after the response: status %d, want 404", i, status)
+		}
+	}
+}

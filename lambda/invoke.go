@@ -289,6 +289,11 @@ func (s *Service) awaitJob(ctx context.Context, job *pool.Job, wait time.Duratio
 	defer cancel()
 	final, err := s.sched.Await(waitCtx, job.ID)
 	if err == nil {
+		// A client that reads the instance after the response finds it
+		// settled: removed, or kept with its expiry.
+		if final.Instance != nil {
+			s.awaitSettled(waitCtx, *final.Instance)
+		}
 		return final, nil
 	}
 	if waitCtx.Err() == nil {
