@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin/lambdaflow
 
-.PHONY: help run build test test-postgres lint bench fuzz soak clean openapi openapi-lint screenshots
+.PHONY: help run build test test-postgres lint bench bench-deps bench-smoke bench-go fuzz soak clean openapi openapi-lint screenshots
 
 # FUZZTIME is how long `make fuzz` runs each fuzz target; SOAKTIME is how
 # long `make soak` loads the server.
@@ -38,8 +38,17 @@ lint: ## check formatting and run go vet
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-bench: ## run the benchmarks (figures in docs/benchmarks.md)
+bench: bench-deps ## compare with task-spooler, Miller, DuckDB...; writes docs/benchmarks.md
+	$(GO) run ./cmd/lambdaflow-bench -out docs/benchmarks.md
+
+bench-deps: ## install the tools the benchmarks compare with (Debian packages, npm into bench/.deps)
+	bash bench/install.sh
+
+bench-go: ## run every Go benchmark once, without the peers
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-smoke: ## run the benchmark suite at tiny sizes, skipping tools that are missing
+	$(GO) run ./cmd/lambdaflow-bench -smoke -out $${TMPDIR:-/tmp}/lambdaflow-bench-smoke.md
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s); failing inputs land in testdata/fuzz
 	@for target in $(FUZZ_TARGETS); do \
@@ -50,6 +59,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s); failing inputs land in
 
 soak: ## run the soak test for SOAKTIME (default 60s) and print its figures
 	LAMBDAFLOW_SOAK=$(SOAKTIME) $(GO) test -race -count=1 -run '^TestSoak$$' -v ./cmd/lambdaflow
+
 openapi: ## regenerate docs/ (swag), openapi/openapi.yaml and the Go client in openapi/client
 	$(SWAG) init --quiet --generalInfo cmd/lambdaflow/main.go --dir ./ --exclude examples,openapi \
 		--parseInternal --useStructName --requiredByDefault --output docs

@@ -296,3 +296,41 @@ func TestUploadReadsRequestSentAsFilePart(t *testing.T) {
 		t.Fatalf("status = %d, want 200; body %s", res.status, res.body)
 	}
 }
+
+func TestUploadRejectsBodyWithoutParts(t *testing.T) {
+	b := setup(t, options{})
+	b.createProject(t, uploadProject)
+	bodies := map[string]string{
+		"text under a multipart type": "garbage",
+		"only the closing boundary":   "--xyz--\r\n",
+	}
+	for name, body := range bodies {
+		res := b.do(t, http.MethodPost, "/api/v1/projects/upload/lambda",
+			"multipart/form-data; boundary=xyz", strings.NewReader(body))
+		if res.status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400; body %s", name, res.status, res.body)
+		}
+	}
+}
+
+func TestWaitedInvocationSettlesInstance(t *testing.T) {
+	b := setup(t, options{config: lambda.Config{InstanceRetention: time.Hour}})
+	for i := range 10 {
+		kept := b.invoke(t, "seattle-weather", map[string]any{
+			"parameters": map[string]any{"weather": "sun", "year": 2014}, "wait": "30s", "deleteExecutionOnFinish": false,
+		}, http.StatusOK)
+		res := b.get(t, "/api/v1/instances/"+*kept.Instance)
+		var inst lambda.InstanceResponse
+		res.decode(t, &inst)
+		if inst.ExpiresAt == nil {
+			t.Fatalf("round %d: kept instance read right after the response has no expiry: %s", i, res.body)
+		}
+
+		removed := b.invoke(t, "seattle-weather", map[string]any{
+			"parameters": map[string]any{"weather": "sun", "year": 2014}, "wait": "30s",
+		}, http.StatusOK)
+		if status := b.get(t, "/api/v1/instances/"+*removed.Instance).status; status != http.StatusNotFound {
+			t.Fatalf("round %d: instance read right after the response: status %d, want 404", i, status)
+		}
+	}
+}

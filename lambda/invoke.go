@@ -289,6 +289,11 @@ func (s *Service) awaitJob(ctx context.Context, job *pool.Job, wait time.Duratio
 	defer cancel()
 	final, err := s.sched.Await(waitCtx, job.ID)
 	if err == nil {
+		// A client that reads the instance after the response finds it
+		// settled: removed, or kept with its expiry.
+		if final.Instance != nil {
+			s.awaitSettled(waitCtx, *final.Instance)
+		}
 		return final, nil
 	}
 	if waitCtx.Err() == nil {
@@ -345,16 +350,6 @@ func (s *Service) getInstance(c *gin.Context) error {
 	job, err := s.sched.Job(c.Request.Context(), inst.Job)
 	if err != nil {
 		return fmt.Errorf("reading job %s of instance %s: %w", inst.Job, id, err)
-	}
-	if job.State.Final() && inst.FinishedAt == nil {
-		// The instance's watcher records the end a moment after the job
-		// ends. Until it has, the times come from the job, so that they
-		// agree with the state in the same response.
-		finished, expires := s.endTimes(job)
-		inst.FinishedAt = timestamp.Ptr(finished)
-		if !inst.DeleteExecutionOnFinish {
-			inst.ExpiresAt = timestamp.Ptr(expires)
-		}
 	}
 	c.JSON(http.StatusOK, InstanceResponse{Instance: *inst, State: job.State, Outputs: job.Outputs})
 	return nil

@@ -71,8 +71,9 @@ type Service struct {
 	// it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// watching holds the ids of the instances a watcher waits for.
-	watching map[string]bool
+	// watching holds, for each instance a watcher waits for, a channel
+	// that is closed once the watcher settled the instance.
+	watching map[string]chan struct{}
 	// wg tracks the watchers and the cleaner.
 	wg sync.WaitGroup
 }
@@ -97,7 +98,7 @@ func New(cfg Config, store Store, projectStore Projects, sched Scheduler) (*Serv
 		now:      time.Now,
 		ctx:      ctx,
 		cancel:   cancel,
-		watching: map[string]bool{},
+		watching: map[string]chan struct{}{},
 	}, nil
 }
 
@@ -247,11 +248,11 @@ func (s *Service) settle(ctx context.Context, inst *Instance) error {
 // runs at a time.
 func (s *Service) watch(inst *Instance) {
 	s.mu.Lock()
-	if s.watching[inst.ID] {
+	if s.watching[inst.ID] != nil {
 		s.mu.Unlock()
 		return
 	}
-	s.watching[inst.ID] = true
+	s.watching[inst.ID] = make(chan struct{})
 	s.mu.Unlock()
 
 	started := s.spawn(func(ctx context.Context) {
@@ -277,7 +278,26 @@ func (s *Service) watch(inst *Instance) {
 func (s *Service) unwatch(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if settled := s.watching[id]; settled != nil {
+		close(settled)
+	}
 	delete(s.watching, id)
+}
+
+// awaitSettled waits until no watcher waits for the instance with the
+// given id any more, so that a finished job's instance has been removed
+// or given its expiry, or until ctx ends.
+func (s *Service) awaitSettled(ctx context.Context, id string) {
+	s.mu.Lock()
+	settled := s.watching[id]
+	s.mu.Unlock()
+	if settled == nil {
+		return
+	}
+	select {
+	case <-settled:
+	case <-ctx.Done():
+	}
 }
 
 // jobEnded removes inst when it was invoked with deleteExecutionOnFinish,
@@ -286,22 +306,16 @@ func (s *Service) jobEnded(ctx context.Context, inst *Instance, job *pool.Job) e
 	if inst.DeleteExecutionOnFinish {
 		return s.removeInstance(ctx, inst.ID)
 	}
-	finished, expires := s.endTimes(job)
+	finished := s.now()
+	if job.FinishedAt != nil {
+		finished = job.FinishedAt.Time
+	}
+	expires := finished.Add(s.cfg.InstanceRetention)
 	if err := s.store.FinishInstance(ctx, inst.ID, finished, expires); err != nil {
 		return err
 	}
 	s.log.Debug("instance kept", "instance_id", inst.ID, "job_id", job.ID, "expires_at", expires)
 	return nil
-}
-
-// endTimes returns when job ended and when an instance kept after it
-// expires.
-func (s *Service) endTimes(job *pool.Job) (finished, expires time.Time) {
-	finished = s.now()
-	if job.FinishedAt != nil {
-		finished = job.FinishedAt.Time
-	}
-	return finished, finished.Add(s.cfg.InstanceRetention)
 }
 
 // removeInstance deletes the instance's directory of uploaded files and

@@ -17,13 +17,14 @@ import (
 // instances and idempotency_keys tables that migration 0003_lambda.sql
 // creates.
 type SQLStore struct {
-	db *database.DB
+	db    *database.DB
+	stmts *database.Statements
 }
 
 // NewSQLStore returns a store on db, a database opened with
 // database.Open or database.OpenPostgres.
 func NewSQLStore(db *database.DB) *SQLStore {
-	return &SQLStore{db: db}
+	return &SQLStore{db: db, stmts: database.NewStatements(db)}
 }
 
 var _ Store = (*SQLStore)(nil)
@@ -37,9 +38,12 @@ func (s *SQLStore) InsertInstance(ctx context.Context, inst *Instance) error {
 	if err != nil {
 		return fmt.Errorf("encoding parameters of instance %s: %w", inst.ID, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO instances (id, project, job_id, definition, parameters,
-		delete_on_finish, created_at, finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		inst.ID, inst.Project, inst.Job, string(inst.Definition), string(params), inst.DeleteExecutionOnFinish,
+	stmt, err := s.stmts.Prepare(ctx, `INSERT INTO instances (id, project, job_id, definition, parameters,
+		delete_on_finish, created_at, finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("inserting instance %s: %w", inst.ID, err)
+	}
+	_, err = stmt.ExecContext(ctx, inst.ID, inst.Project, inst.Job, string(inst.Definition), string(params), inst.DeleteExecutionOnFinish,
 		inst.CreatedAt.UnixMilli(), millisOrNull(inst.FinishedAt), millisOrNull(inst.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("inserting instance %s: %w", inst.ID, err)
@@ -80,7 +84,11 @@ func (s *SQLStore) DeleteInstance(ctx context.Context, id string) error {
 	if !database.IsText(id) {
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM instances WHERE id = ?`, id); err != nil {
+	stmt, err := s.stmts.Prepare(ctx, `DELETE FROM instances WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("deleting instance %s: %w", id, err)
+	}
+	if _, err := stmt.ExecContext(ctx, id); err != nil {
 		return fmt.Errorf("deleting instance %s: %w", id, err)
 	}
 	return nil

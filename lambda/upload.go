@@ -60,8 +60,14 @@ func (s *Service) readMultipart(c *gin.Context, field string, req any) ([]upload
 	}
 	var uploads []upload
 	seenField := false
-	for {
+	for parts := 0; ; parts++ {
 		part, err := reader.NextPart()
+		if errors.Is(err, io.EOF) && parts == 0 {
+			// Go's reader also ends this way on a body without a single
+			// boundary line, such as text sent with a multipart type.
+			return nil, httpapi.BadRequest("", "the multipart body holds no parts; send the JSON request in the form field "+
+				fmt.Sprintf("%q", field)+" or send application/json")
+		}
 		if errors.Is(err, io.EOF) {
 			return uploads, nil
 		}

@@ -129,7 +129,9 @@ func drawChart(spec chart, buckets []ResourceBucket, from, to time.Time) ([]byte
 		p.Y.Max = spec.yMax
 	}
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
+	// The legend is drawn right of the plot area, where it hides no line.
+	legend := plot.NewLegend()
+	legend.Top = true
 
 	for _, line := range spec.lines {
 		segments := lineSegments(buckets, line.metric, spec.scale)
@@ -142,7 +144,7 @@ func drawChart(spec chart, buckets []ResourceBucket, from, to time.Time) ([]byte
 			l.Width = vg.Points(1.5)
 			p.Add(l)
 			if i == 0 {
-				p.Legend.Add(line.name, l)
+				legend.Add(line.name, l)
 			}
 		}
 	}
@@ -156,7 +158,10 @@ func drawChart(spec chart, buckets []ResourceBucket, from, to time.Time) ([]byte
 	}
 
 	canvas := vgsvg.New(8*vg.Inch, 3*vg.Inch)
-	p.Draw(draw.New(canvas))
+	dc := draw.New(canvas)
+	legendBox := legend.Rectangle(dc)
+	legend.Draw(dc)
+	p.Draw(draw.Crop(dc, 0, -(legendBox.Max.X-legendBox.Min.X)-vg.Millimeter*2, 0, 0))
 	var buf bytes.Buffer
 	if _, err := canvas.WriteTo(&buf); err != nil {
 		return nil, err

@@ -17,7 +17,7 @@ import (
 // time per cycle grows with log(locks), not with the number of waiting
 // jobs: compare waiting=1000 with waiting=100000.
 func BenchmarkDispatch(b *testing.B) {
-	for _, waiting := range []int{1_000, 100_000} {
+	for _, waiting := range []int{1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("waiting=%d", waiting), func(b *testing.B) {
 			benchmarkDispatch(b, waiting, waiting/100)
 		})

@@ -3,7 +3,7 @@ package pool
 import "time"
 
 // Reserve checks that Submit would admit n more jobs with the given
-// timeout now: it returns the 400 problem Submit gives a timeout above
+// timeout now: it returns the 422 problem Submit gives a timeout above
 // MaxJobTimeout (zero means the default JobTimeout), and a
 // *QueueFullError when n more jobs do not fit in the queue. A batch calls
 // it before submitting its jobs one by one, so that a batch too large for

@@ -651,6 +651,41 @@ func TestBlockUpdatesAreStored(t *testing.T) {
 	}
 }
 
+func TestBlockUpdatesShareDelayedWrite(t *testing.T) {
+	b := setup(t)
+	job := b.submit(t, "a")
+	run := b.awaitRun(t, job.ID)
+	before := b.store.Writes()
+	run.Update(pool.BlockRun{Name: "load", Type: "csv.read", State: pool.BlockRunning})
+	run.Update(pool.BlockRun{Name: "load", Type: "csv.read", State: pool.BlockCompleted})
+	run.Update(pool.BlockRun{Name: "save", Type: "csv.write", State: pool.BlockRunning})
+	if got := b.store.Writes() - before; got != 1 {
+		t.Errorf("three block updates made %d store writes, want 1 until the delayed write", got)
+	}
+
+	// The delayed write stores the latest blocks within a second.
+	ctx := awaitContext(t)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		stored, err := b.store.GetJob(t.Context(), job.ID)
+		if err != nil {
+			t.Fatalf("GetJob: %v", err)
+		}
+		if stored.Blocks[1].State == pool.BlockRunning {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("stored blocks = %+v, want save RUNNING after the delayed write", stored.Blocks)
+		}
+	}
+	if got := b.store.Writes() - before; got != 2 {
+		t.Errorf("block updates made %d store writes, want 2", got)
+	}
+}
+
 func TestRunnerGetsOutputDir(t *testing.T) {
 	b := setup(t)
 	job := b.submit(t, "a")

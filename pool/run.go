@@ -93,8 +93,17 @@ func (p *Pool) prepareOutputDir(job *Job) error {
 	return nil
 }
 
+// blockWriteInterval is the least time between two writes of a running
+// job's block list alone. Readers see a running job's blocks from memory,
+// and the job's final record stores them again, so the stored list only
+// matters after a crash; it lags the live one by at most this interval.
+const blockWriteInterval = time.Second
+
 // updateBlock replaces the block run of the same name in the job's record
-// and stores it. Updates that arrive after the job ended are dropped.
+// and stores the block list, at once when the last such write is
+// blockWriteInterval old and otherwise when it will be. A trivial job so
+// writes its blocks once, not twice per block. Updates that arrive after
+// the job ended are dropped.
 func (p *Pool) updateBlock(aj *activeJob, run BlockRun) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -105,13 +114,47 @@ func (p *Pool) updateBlock(aj *activeJob, run BlockRun) {
 
 	next := aj.job.Clone()
 	next.Blocks = replaceBlock(next.Blocks, run)
-	if err := p.store.UpdateBlocks(context.Background(), next.ID, next.Blocks); err != nil {
-		// The update still shows in memory, and the job's final record
-		// stores the blocks again.
-		p.log.Error("storing block update failed", "job_id", next.ID, "block", run.Name, "error", err)
-	}
 	p.observeLocked(aj.job, next)
 	aj.job = next
+	if aj.blockWrite != nil {
+		return // the pending write stores this update too
+	}
+	wait := blockWriteInterval - time.Since(aj.blocksStoredAt)
+	if wait <= 0 {
+		p.writeBlocksLocked(aj)
+		return
+	}
+	// The job holds a run, so the count of runs is above zero and
+	// Shutdown waits for this write as well.
+	p.runs.Add(1)
+	aj.blockWrite = time.AfterFunc(wait, func() {
+		defer p.runs.Done()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		aj.blockWrite = nil
+		if !aj.ended {
+			p.writeBlocksLocked(aj)
+		}
+	})
+}
+
+// writeBlocksLocked stores the block list of aj's job.
+func (p *Pool) writeBlocksLocked(aj *activeJob) {
+	aj.blocksStoredAt = time.Now()
+	if err := p.store.UpdateBlocks(context.Background(), aj.job.ID, aj.job.Blocks); err != nil {
+		// The update still shows in memory, and the job's final record
+		// stores the blocks again.
+		p.log.Error("storing block update failed", "job_id", aj.job.ID, "error", err)
+	}
+}
+
+// cancelBlockWriteLocked drops the pending block write of a job that
+// ended, whose final record holds the blocks.
+func (p *Pool) cancelBlockWriteLocked(aj *activeJob) {
+	if aj.blockWrite != nil && aj.blockWrite.Stop() {
+		p.runs.Done()
+	}
+	aj.blockWrite = nil
 }
 
 // replaceBlock replaces the run named run.Name in blocks, which it owns,
@@ -152,6 +195,7 @@ func (p *Pool) finish(aj *activeJob, outcome Outcome, runErr, cause error) {
 
 	aj.ended = true
 	aj.cancel = nil
+	p.cancelBlockWriteLocked(aj)
 	delete(p.jobs, final.ID)
 	p.running--
 	p.refreshLineLocked(line)

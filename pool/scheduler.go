@@ -44,6 +44,10 @@ type activeJob struct {
 	// done, created by the first Await on the job, is closed when the
 	// job reaches its final state.
 	done chan struct{}
+	// blocksStoredAt is when the block list of the running job was last
+	// written alone, and blockWrite is the pending delayed write, if any.
+	blocksStoredAt time.Time
+	blockWrite     *time.Timer
 }
 
 // lockLine is the lock of one lock key and the jobs waiting for it.

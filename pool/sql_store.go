@@ -18,13 +18,14 @@ import (
 // and settings tables that migration 0002_jobs.sql creates. Nested job
 // fields are stored as JSON text and times as RFC 3339 text on both.
 type SQLStore struct {
-	db *database.DB
+	db    *database.DB
+	stmts *database.Statements
 }
 
 // NewSQLStore returns a store on db, a database opened with
 // database.Open or database.OpenPostgres.
 func NewSQLStore(db *database.DB) *SQLStore {
-	return &SQLStore{db: db}
+	return &SQLStore{db: db, stmts: database.NewStatements(db)}
 }
 
 var _ Store = (*SQLStore)(nil)
@@ -37,10 +38,17 @@ var jobColumns = []string{
 	"submitted_at", "started_at", "finished_at",
 }
 
+// changingColumns lists the columns a job's transitions change, in the
+// order updateArgs returns their values. The other columns are fixed when
+// the job is submitted, so updates leave them and their indexes alone.
+var changingColumns = []string{
+	"state", "attempt", "blocks", "result", "outputs", "error", "stop", "started_at", "finished_at",
+}
+
 var (
 	selectJobs = "SELECT " + strings.Join(jobColumns, ", ") + " FROM jobs"
 	insertJob  = "INSERT INTO jobs (" + strings.Join(jobColumns, ", ") + ") VALUES (?" + strings.Repeat(", ?", len(jobColumns)-1) + ")"
-	updateJob  = "UPDATE jobs SET " + strings.Join(jobColumns[1:], " = ?, ") + " = ? WHERE id = ?"
+	updateJob  = "UPDATE jobs SET " + strings.Join(changingColumns, " = ?, ") + " = ? WHERE id = ?"
 )
 
 // InsertJob stores a new job.
@@ -49,28 +57,37 @@ func (s *SQLStore) InsertJob(ctx context.Context, job *Job) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, insertJob, args...); err != nil {
+	stmt, err := s.stmts.Prepare(ctx, insertJob)
+	if err != nil {
+		return fmt.Errorf("inserting job %s: %w", job.ID, err)
+	}
+	if _, err := stmt.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("inserting job %s: %w", job.ID, err)
 	}
 	return nil
 }
 
-// UpdateJobs replaces the records of jobs in one transaction.
+// UpdateJobs replaces the records of jobs in one transaction. It writes
+// only the fields that change after submission (changingColumns); the
+// others, such as Parameters and Definition, keep their inserted values.
 func (s *SQLStore) UpdateJobs(ctx context.Context, jobs ...*Job) error {
+	update, err := s.stmts.Prepare(ctx, updateJob)
+	if err != nil {
+		return fmt.Errorf("updating jobs: %w", err)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("updating jobs: %w", err)
 	}
 	defer tx.Rollback()
+	stmt := tx.StmtContext(ctx, update)
 
 	for _, job := range jobs {
-		args, err := encodeJob(job)
+		args, err := updateArgs(job)
 		if err != nil {
 			return err
 		}
-		// The values without the id, then the id for the WHERE clause.
-		args = append(args[1:], args[0])
-		result, err := tx.ExecContext(ctx, updateJob, args...)
+		result, err := stmt.ExecContext(ctx, args...)
 		if err != nil {
 			return fmt.Errorf("updating job %s: %w", job.ID, err)
 		}
@@ -93,7 +110,11 @@ func (s *SQLStore) UpdateBlocks(ctx context.Context, id string, blocks []BlockRu
 	if err != nil {
 		return fmt.Errorf("encoding blocks of job %s: %w", id, err)
 	}
-	result, err := s.db.ExecContext(ctx, "UPDATE jobs SET blocks = ? WHERE id = ?", string(data), id)
+	stmt, err := s.stmts.Prepare(ctx, "UPDATE jobs SET blocks = ? WHERE id = ?")
+	if err != nil {
+		return fmt.Errorf("updating blocks of job %s: %w", id, err)
+	}
+	result, err := stmt.ExecContext(ctx, string(data), id)
 	if err != nil {
 		return fmt.Errorf("updating blocks of job %s: %w", id, err)
 	}
@@ -108,7 +129,11 @@ func (s *SQLStore) GetJob(ctx context.Context, id string) (*Job, error) {
 	if !database.IsText(id) {
 		return nil, fmt.Errorf("job %q: %w", id, ErrJobNotFound)
 	}
-	job, err := scanJob(s.db.QueryRowContext(ctx, selectJobs+" WHERE id = ?", id))
+	stmt, err := s.stmts.Prepare(ctx, selectJobs+" WHERE id = ?")
+	if err != nil {
+		return nil, fmt.Errorf("reading job %s: %w", id, err)
+	}
+	job, err := scanJob(stmt.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("job %s: %w", id, ErrJobNotFound)
 	}
@@ -250,6 +275,21 @@ func encodeJob(job *Job) ([]any, error) {
 		enc.text(nonNil(job.Blocks)), enc.nullable(job.Result, job.Result == nil), enc.text(nonNil(job.Outputs)),
 		enc.nullable(job.Error, job.Error == nil), enc.nullable(job.Stop, job.Stop == nil),
 		job.SubmittedAt.Format(timestamp.Layout), nullTime(job.StartedAt), nullTime(job.FinishedAt),
+	}
+	if enc.err != nil {
+		return nil, fmt.Errorf("encoding job %s: %w", job.ID, enc.err)
+	}
+	return args, nil
+}
+
+// updateArgs returns the values of changingColumns and then the id, for
+// updateJob.
+func updateArgs(job *Job) ([]any, error) {
+	var enc jsonEncoder
+	args := []any{
+		string(job.State), job.Attempt, enc.text(nonNil(job.Blocks)), enc.nullable(job.Result, job.Result == nil),
+		enc.text(nonNil(job.Outputs)), enc.nullable(job.Error, job.Error == nil), enc.nullable(job.Stop, job.Stop == nil),
+		nullTime(job.StartedAt), nullTime(job.FinishedAt), job.ID,
 	}
 	if enc.err != nil {
 		return nil, fmt.Errorf("encoding job %s: %w", job.ID, enc.err)

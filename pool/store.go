@@ -19,7 +19,10 @@ type Store interface {
 	// InsertJob stores a new job. Its ID and Seq are unique.
 	InsertJob(ctx context.Context, job *Job) error
 	// UpdateJobs replaces the stored records of the given jobs, which
-	// must exist, in one transaction: all are written or none.
+	// must exist, in one transaction: all are written or none. The fields
+	// set at submission (ID, Seq, Project, Instance, Kind, LockKey,
+	// TimeoutMs, Parameters, Definition, Only, SubmittedAt) never change,
+	// so an implementation may leave them as inserted.
 	UpdateJobs(ctx context.Context, jobs ...*Job) error
 	// UpdateBlocks replaces the block runs of the job with the given id.
 	UpdateBlocks(ctx context.Context, id string, blocks []BlockRun) error

@@ -7,7 +7,7 @@ import (
 )
 
 // applyJobTimeout gives sub the default JobTimeout when it sets none, and
-// rejects a Timeout above MaxJobTimeout with a 400 problem naming the
+// rejects a Timeout above MaxJobTimeout with a 422 problem naming the
 // field "timeout", the name that every request body and project
 // definition gives it.
 func (cfg Config) applyJobTimeout(sub Submission) (Submission, error) {
@@ -15,8 +15,8 @@ func (cfg Config) applyJobTimeout(sub Submission) (Submission, error) {
 		sub.Timeout = cfg.JobTimeout
 	}
 	if cfg.MaxJobTimeout > 0 && sub.Timeout > cfg.MaxJobTimeout {
-		return sub, httpapi.BadRequest("timeout", fmt.Sprintf(
-			"timeout %s exceeds the maximum job timeout %s; ask for %s or less", sub.Timeout, cfg.MaxJobTimeout, cfg.MaxJobTimeout))
+		message := fmt.Sprintf("timeout %s exceeds the maximum job timeout %s; ask for %s or less", sub.Timeout, cfg.MaxJobTimeout, cfg.MaxJobTimeout)
+		return sub, httpapi.Validation(message, []httpapi.FieldError{{Field: "timeout", Message: message}})
 	}
 	return sub, nil
 }

@@ -23,7 +23,7 @@ type Scheduler interface {
 	StopJob(ctx context.Context, id, by, reason string) (*pool.Job, error)
 	ActiveJobIDs(lockKey string) []string
 	// Reserve returns the error Submit would return for n more jobs with
-	// the given timeout: a 400 problem for a timeout above the maximum,
+	// the given timeout: a 422 problem for a timeout above the maximum,
 	// or a *pool.QueueFullError when they do not fit in the queue now.
 	Reserve(n int, timeout time.Duration) error
 }

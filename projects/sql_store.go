@@ -16,13 +16,14 @@ import (
 // SQLStore is the Store on the SQLite or PostgreSQL database, in the
 // projects table of migration 0001_projects.sql.
 type SQLStore struct {
-	db *database.DB
+	db    *database.DB
+	stmts *database.Statements
 }
 
 // NewSQLStore returns a Store on db, a database opened with database.Open
 // or database.OpenPostgres.
 func NewSQLStore(db *database.DB) *SQLStore {
-	return &SQLStore{db: db}
+	return &SQLStore{db: db, stmts: database.NewStatements(db)}
 }
 
 var _ Store = (*SQLStore)(nil)
@@ -53,7 +54,11 @@ func (s *SQLStore) Get(ctx context.Context, name string) (*Record, error) {
 	if !database.IsText(name) {
 		return nil, ErrNotFound
 	}
-	rec, err := scanRecord(s.db.QueryRowContext(ctx, selectProject+` WHERE name = ?`, name))
+	stmt, err := s.stmts.Prepare(ctx, selectProject+` WHERE name = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("reading project %s: %w", name, err)
+	}
+	rec, err := scanRecord(stmt.QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -26,6 +26,12 @@ const (
 // placeholder matches ${name} in option strings.
 var placeholder = regexp.MustCompile(`\$\{([^}]*)\}`)
 
+// ReservedNames are the first path segments of the server's own routes
+// at the root. A project with one of these names would have
+// Omniscope-style routes, /{project}/w/..., that the server's own routes
+// hide.
+var ReservedNames = []string{"admin", "api", "healthz", "metrics", "readyz", "swagger"}
+
 // Validate checks the whole definition and returns every problem found,
 // each naming its place, such as blocks[2].options.where. A nil result
 // means the definition can be saved.
@@ -33,6 +39,8 @@ func (p *Project) Validate() []httpapi.FieldError {
 	v := &validator{}
 	if !namePattern.MatchString(p.Name) {
 		v.add("name", "must match ^[A-Za-z][A-Za-z0-9_.-]{0,63}$, got %q", p.Name)
+	} else if slices.Contains(ReservedNames, p.Name) {
+		v.add("name", "%q is reserved because the server serves /%s itself, so the project's /%s/w/ routes could not be reached; choose another name", p.Name, p.Name, p.Name)
 	}
 	if p.Timeout != "" {
 		if d, err := time.ParseDuration(p.Timeout); err != nil || d <= 0 {

@@ -43,6 +43,7 @@ func TestValidateNamesEachProblem(t *testing.T) {
 		field string
 	}{
 		{"bad project name", `{"name": "1x", "blocks": [{"name": "a", "type": "inline", "options": {"rows": []}}]}`, "name"},
+		{"reserved project name", `{"name": "admin", "blocks": [{"name": "a", "type": "inline", "options": {"rows": []}}]}`, "name"},
 		{"no blocks", `{"name": "x", "blocks": []}`, "blocks"},
 		{"unknown type", `{"name": "x", "blocks": [{"name": "a", "type": "nope"}]}`, "blocks[0].type"},
 		{"unknown input", `{"name": "x", "blocks": [{"name": "a", "type": "limit", "inputs": ["b"], "options": {"rows": 1}}]}`, "blocks[0].inputs[0]"},

@@ -125,6 +125,11 @@ func TestCLIExitCodes(t *testing.T) {
 	expectExit(t, runCLI(t, s, "", "invoke", "seattle-weather", "--param", "year"), exitUsage)
 	expectExit(t, runCLI(t, s, "", "jobs", "--no-such-flag"), exitUsage)
 	expectExit(t, runCLI(t, s, "", "job", "not-a-uuid"), exitUsage)
+	r = runCLI(t, s, "", "projects", "--server", strings.TrimPrefix(s.base, "http://"))
+	expectExit(t, r, exitUsage)
+	if !strings.Contains(r.stderr, "--server") {
+		t.Errorf("stderr does not name --server:\n%s", r.stderr)
+	}
 	expectExit(t, runCLI(t, s, "", "invoke", "no-such-project"), exitRejected)
 	r = runCLI(t, s, "", "invoke", "seattle-weather", "--param", "year=1999")
 	expectExit(t, r, exitRejected)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"reflect"
 	"strings"
@@ -93,6 +94,9 @@ func (o *clientOptions) api(cmd *cobra.Command) (*client.ClientWithResponses, er
 		return nil, usageError("--output must be table or json, got %q", o.output)
 	}
 	server := firstSet(o.server, os.Getenv(envServer), defaultServer)
+	if u, err := url.Parse(server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usageError("--server must be an http:// or https:// URL such as %s, got %q", defaultServer, server)
+	}
 	token := firstSet(o.token, os.Getenv(envToken))
 	return client.NewClientWithResponses(server, client.WithRequestEditorFn(
 		func(_ context.Context, req *http.Request) error {

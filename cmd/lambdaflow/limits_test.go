@@ -88,12 +88,12 @@ func TestJobTimeoutDefaultAndMax(t *testing.T) {
 
 	for _, path := range []string{"/api/v1/projects/seattle-weather/execute", "/api/v1/projects/seattle-weather/lambda"} {
 		resp := s.do("POST", path, map[string]any{"timeout": "3m"}, nil)
-		expectStatus(t, resp, http.StatusBadRequest)
+		expectStatus(t, resp, http.StatusUnprocessableEntity)
 		expectFields(t, readProblem(t, resp), "timeout")
 	}
 	resp := s.do("POST", "/api/v1/projects/seattle-weather/lambda/batch",
 		map[string]any{"timeout": "1h", "items": []any{map[string]any{}}}, nil)
-	expectStatus(t, resp, http.StatusBadRequest)
+	expectStatus(t, resp, http.StatusUnprocessableEntity)
 
 	expectStatus(t, s.do("POST", "/api/v1/projects/seattle-weather/execute", map[string]any{"timeout": "2m"}, nil), http.StatusAccepted)
 }
@@ -117,7 +117,7 @@ func TestCancelExistingKeepsJobOnBadTimeout(t *testing.T) {
 	s.waitState(running.ID, "RUNNING")
 
 	resp := s.do("POST", "/api/v1/projects/sleeper/execute", map[string]any{"cancelExisting": true, "timeout": "3m"}, nil)
-	expectStatus(t, resp, http.StatusBadRequest)
+	expectStatus(t, resp, http.StatusUnprocessableEntity)
 	expectFields(t, readProblem(t, resp), "timeout")
 	if got := s.job(running.ID); got.State != "RUNNING" {
 		t.Errorf("the existing job is %s after a rejected cancelExisting, want RUNNING", got.State)

@@ -100,6 +100,12 @@ func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	return tx.tx.QueryRowContext(ctx, rebind(tx.dialect, query), args...)
 }
 
+// StmtContext returns stmt, a statement prepared on the DB, bound to the
+// transaction.
+func (tx *Tx) StmtContext(ctx context.Context, stmt *sql.Stmt) *sql.Stmt {
+	return tx.tx.StmtContext(ctx, stmt)
+}
+
 // Commit commits the transaction.
 func (tx *Tx) Commit() error {
 	return tx.tx.Commit()

@@ -31,6 +31,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
+	// database/sql keeps 2 idle connections by default; concurrent
+	// requests beyond that would close and reopen connections, and with
+	// them the database file and every prepared statement.
+	db.SetMaxIdleConns(8)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening database %s: %w", path, err)

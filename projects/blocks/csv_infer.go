@@ -35,9 +35,13 @@ func (t *typeInference) observe(cell string) {
 	if cell == "" {
 		return
 	}
-	if t.integer && !isIntegerText(cell) {
-		t.integer = false
+	if t.integer && isIntegerText(cell) {
+		// An integer is also a decimal number, and never a boolean or a
+		// date, so the other checks would only repeat that.
+		t.boolean, t.date = false, false
+		return
 	}
+	t.integer = false
 	if t.float && !isDecimalText(cell) {
 		t.float = false
 	}
@@ -61,6 +65,46 @@ func (t typeInference) result() columnType {
 		return typeDate
 	}
 	return typeText
+}
+
+// maxSharedValues bounds the distinct cells a cellConverter remembers.
+const maxSharedValues = 1024
+
+// cellConverter converts the cells of one column and returns one shared
+// value for repeated cells. A column with few distinct values, such as a
+// code or a category, then costs no allocation per row, and the garbage
+// collector has fewer objects to scan. Once its cache is full and misses
+// outnumber hits, it stops looking cells up.
+type cellConverter struct {
+	typ          columnType
+	shared       map[string]any
+	hits, misses int
+}
+
+func newCellConverter(typ columnType) *cellConverter {
+	return &cellConverter{typ: typ, shared: make(map[string]any)}
+}
+
+func (c *cellConverter) convert(cell string) any {
+	if c.shared == nil || cell == "" {
+		return convertCell(c.typ, cell)
+	}
+	if v, ok := c.shared[cell]; ok {
+		c.hits++
+		return v
+	}
+	c.misses++
+	if len(c.shared) >= maxSharedValues {
+		if c.misses > c.hits {
+			c.shared = nil
+		}
+		return convertCell(c.typ, cell)
+	}
+	// The clone keeps the cache from holding the whole record's text.
+	cell = strings.Clone(cell)
+	v := convertCell(c.typ, cell)
+	c.shared[cell] = v
+	return v
 }
 
 // convertCell converts a cell of a column of type typ. The cell is known
@@ -89,27 +133,38 @@ func convertCell(typ columnType, cell string) any {
 // with an optional sign. A number with a leading zero, such as the ZIP
 // code "02134", is not an integer, so the column keeps its text.
 func isIntegerText(s string) bool {
-	digits := strings.TrimLeft(s, "+-")
-	if len(s)-len(digits) > 1 || !allDigits(digits) || hasLeadingZero(digits) {
+	digits, signs := trimSigns(s)
+	if signs > 1 || !allDigits(digits) || hasLeadingZero(digits) {
 		return false
+	}
+	if len(digits) < 19 {
+		return true // at most 18 digits always fit int64
 	}
 	_, err := strconv.ParseInt(s, 10, 64)
 	return err == nil
+}
+
+// trimSigns returns s without its leading + and - characters and how
+// many there were.
+func trimSigns(s string) (string, int) {
+	i := 0
+	for i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	return s[i:], i
 }
 
 // isDecimalText reports whether s is a decimal number such as "-1.5",
 // ".5" or "2e10". It rejects what strconv.ParseFloat accepts beyond that
 // syntax ("NaN", "Inf", hexadecimal, underscores) and leading zeros.
 func isDecimalText(s string) bool {
-	body := strings.TrimLeft(s, "+-")
-	if len(s)-len(body) > 1 {
+	body, signs := trimSigns(s)
+	if signs > 1 {
 		return false
 	}
 	mantissa, exponent, hasExponent := strings.Cut(strings.ToLower(body), "e")
-	if hasExponent && !allDigits(strings.TrimLeft(exponent, "+-")) {
-		return false
-	}
-	if hasExponent && len(exponent)-len(strings.TrimLeft(exponent, "+-")) > 1 {
+	exponentDigits, exponentSigns := trimSigns(exponent)
+	if hasExponent && (!allDigits(exponentDigits) || exponentSigns > 1) {
 		return false
 	}
 	whole, fraction, _ := strings.Cut(mantissa, ".")

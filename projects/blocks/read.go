@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -154,24 +156,56 @@ func headerColumns(first []string, header bool) ([]string, error) {
 	return columns, nil
 }
 
+// minRecordsPerWorker is the least number of records worth a goroutine
+// of its own in convertRecords.
+const minRecordsPerWorker = 16 * checkInterval
+
 // convertRecords builds the rows, converting each cell to its column's
-// type.
+// type. A large file is converted in contiguous chunks, one per usable
+// core, since each row is independent of the others.
 func convertRecords(ctx context.Context, columns []string, records [][]string, types []columnType) (*Table, error) {
 	rows := make([]Row, len(records))
-	for r, record := range records {
-		if r%checkInterval == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(records)/minRecordsPerWorker))
+	chunk := (len(records) + workers - 1) / workers
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		low, high := w*chunk, min((w+1)*chunk, len(records))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = convertChunk(ctx, columns, types, records[low:high], rows[low:high])
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
-		row := make(Row, len(columns))
-		for i, name := range columns {
-			row[name] = convertCell(types[i], record[i])
-		}
-		rows[r] = row
 	}
 	if columns == nil {
 		columns = []string{}
 	}
 	return &Table{Columns: columns, Rows: rows}, nil
+}
+
+// convertChunk converts records into rows, a slice of the same length.
+func convertChunk(ctx context.Context, columns []string, types []columnType, records [][]string, rows []Row) error {
+	converters := make([]*cellConverter, len(types))
+	for i, typ := range types {
+		converters[i] = newCellConverter(typ)
+	}
+	for r, record := range records {
+		if r%checkInterval == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		row := make(Row, len(columns))
+		for i, name := range columns {
+			row[name] = converters[i].convert(record[i])
+		}
+		rows[r] = row
+	}
+	return nil
 }
