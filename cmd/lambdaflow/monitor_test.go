@@ -536,12 +536,17 @@ func TestMetricsAfterJobs(t *testing.T) {
 	if j := s.waitFinal(s.execute("failing", nil).ID); j.State != "FAILED" {
 		t.Fatalf("failing job ended %s, want FAILED", j.State)
 	}
+	// The sleepers' inline block has completed once their delay block
+	// runs, so that each job adds one inline duration to the counts.
+	delaying := func(j job) bool {
+		return j.State == "RUNNING" && len(j.Blocks) == 3 && j.Blocks[1].State == "RUNNING"
+	}
 	long := s.execute("long", nil)
-	s.waitState(long.ID, "RUNNING")
+	s.waitJob(long.ID, "its delay block running", delaying)
 	expectStatus(t, s.do("POST", "/api/v1/jobs/"+long.ID+"/stop", nil, nil), http.StatusOK)
 	s.waitFinal(long.ID)
 	waiting := s.execute("long", nil)
-	s.waitState(waiting.ID, "RUNNING")
+	s.waitJob(waiting.ID, "its delay block running", delaying)
 	s.execute("long", nil) // BLOCKED behind the running job
 
 	resp := s.do("GET", "/metrics", nil, nil)
