@@ -51,8 +51,8 @@ func TestAdminPageStopsJobAndSetsSlots(t *testing.T) {
 
 	p.do(chromedp.Click(chromedp.CSS(stop)))
 	p.waitFor("the stop dialog", `document.getElementById('stop-dialog').open`)
-	p.do(chromedp.SendKeys(chromedp.CSS("#stop-reason"), "not needed"),
-		chromedp.Click(chromedp.CSS("#stop-confirm")))
+	p.do(chromedp.SendKeys(chromedp.CSS("#stop-reason"), "not needed"))
+	p.do(chromedp.Click(chromedp.CSS("#stop-confirm")))
 	p.waitText(jobCard("recent", running.ID), "CANCELLED")
 	p.waitText(jobCard("recent", running.ID), "not needed")
 	var stopped struct {
@@ -137,8 +137,8 @@ func TestAdminPageInvokesProject(t *testing.T) {
 	p.waitText(year+"-error", "2015")
 
 	p.typeInto(year, "2013")
-	p.do(chromedp.SetValue(chromedp.CSS("#param-seattle-weather-weather"), "sun"),
-		chromedp.Click(chromedp.CSS(form+` button[type="submit"]`)))
+	p.do(chromedp.SetValue(chromedp.CSS("#param-seattle-weather-weather"), "sun"))
+	p.do(chromedp.Click(chromedp.CSS(form + ` button[type="submit"]`)))
 	result := `section[data-project="seattle-weather"] .run-result`
 	p.waitFor("the result table", fmt.Sprintf(`document.querySelector(%s) !== null`, jsString(result+" table.result")))
 	if got := evaluate[string](p, `document.querySelector('`+year+`-error').textContent`); got != "" {

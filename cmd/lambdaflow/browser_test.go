@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -130,9 +131,20 @@ func (p *browserPage) checkErrors() {
 }
 
 // do runs actions, failing the test with the page's text on an error.
+// A live refresh of the page can replace an element between the moment
+// chromedp finds it and the moment it acts on it. The action then fails
+// with "Could not find node with given id" without having done anything,
+// so do runs it again, up to five times.
 func (p *browserPage) do(actions ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
-	if err := chromedp.Do(p.ctx, actions...); err != nil {
+	var err error
+	for range 5 {
+		err = chromedp.Do(p.ctx, actions...)
+		if err == nil || !strings.Contains(err.Error(), "Could not find node with given id") {
+			break
+		}
+	}
+	if err != nil {
 		p.t.Fatalf("browser: %v\npage text:\n%s", err, p.text())
 	}
 }
