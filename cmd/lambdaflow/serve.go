@@ -59,14 +59,17 @@ func newServeCommand() *cobra.Command {
 // server is the running service: database, pool, monitor and HTTP
 // server.
 type server struct {
-	cfg     *serveConfig
-	logger  *slog.Logger
-	db      *sql.DB
-	pool    *pool.Pool
-	monitor *monitor.Monitor
-	lambda  *lambda.Service
-	http    *http.Server
-	ready   atomic.Bool
+	cfg    *serveConfig
+	logger *slog.Logger
+	db     *sql.DB
+	// checkpointer moves the database's WAL into its file, off the
+	// commits of requests and jobs.
+	checkpointer *database.Checkpointer
+	pool         *pool.Pool
+	monitor      *monitor.Monitor
+	lambda       *lambda.Service
+	http         *http.Server
+	ready        atomic.Bool
 }
 
 // serve runs the service until ctx is cancelled, then shuts it down in
@@ -107,11 +110,15 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	db, err := database.Open(ctx, filepath.Join(cfg.DataDir, "lambdaflow.db"))
+	db, err := database.OpenWith(ctx, filepath.Join(cfg.DataDir, "lambdaflow.db"), database.Options{BackgroundCheckpoints: true})
 	if err != nil {
 		return nil, err
 	}
 	s.db = db
+	s.checkpointer = database.NewCheckpointer(db, 0, s.logger)
+	if err := s.checkpointer.Start(ctx); err != nil {
+		return nil, s.abort(err)
+	}
 	projectStore := projects.NewSQLiteStore(db)
 	if cfg.Examples {
 		n, err := examples.Install(ctx, cfg.FilesDir, projectStore)
@@ -194,6 +201,7 @@ func (s *server) startLambda(ctx context.Context, projectStore projects.Store) e
 }
 
 func (s *server) abort(err error) error {
+	s.checkpointer.Stop()
 	s.db.Close()
 	return err
 }
@@ -296,6 +304,7 @@ func (s *server) shutdown() error {
 		s.logger.Warn("grace period ended; the jobs still running were cancelled", "grace", s.cfg.ShutdownGrace)
 		drainErr = nil
 	}
+	s.checkpointer.Stop()
 	err := errors.Join(httpErr, drainErr, s.db.Close())
 	s.logger.Info("lambdaflow stopped")
 	return err
