@@ -380,8 +380,9 @@ and so do the peers: task-spooler ran 255 to 410 jobs/s between runs.
 - **Blocks within 3x of DuckDB.** Rows are maps from field name to value,
   built for every row by csv.read. csv.read parses a file of 4 MiB or
   more without double quotes on every core, filter and compute run on
-  every core in ordered chunks, and sort sorts chunks on every core and
-  merges them, but aggregate and csv.write handle one row at a time. DuckDB reads only the columns a query needs,
+  every core in ordered chunks, sort sorts chunks on every core and
+  merges them, and csv.write formats large tables on every core, but
+  aggregate handles one row at a time. DuckDB reads only the columns a query needs,
   in vectors, on every core. Meeting 3x on read, filter and aggregate
   would take a columnar table representation and blocks that stream
   chunks instead of whole tables.
@@ -399,7 +400,7 @@ const methodNotes = `## Reading the figures
   lambdaflow does not, so they set the floor that a user would otherwise
   get from a job queue on one machine.
 - DuckDB runs vectorised on every core and is the upper anchor. Miller
-  handles one row at a time; lambdaflow parses large CSV files and runs
-  filter, compute and sort on every core, and its other blocks handle
-  one row at a time.
+  handles one row at a time; lambdaflow reads and writes large CSV files
+  and runs filter, compute and sort on every core, and its other blocks
+  handle one row at a time.
 `
