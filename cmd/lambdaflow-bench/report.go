@@ -350,7 +350,8 @@ const missedTargets = `## Targets missed, why, and what would meet them
 
 These notes come from CPU profiles of the suite's runs on a shared
 2-core machine. Every target here moves with the machine's other load,
-and so do the peers: task-spooler ran 255 to 410 jobs/s between runs.
+and so do the peers: task-spooler ran between 255 and 519 jobs/s in
+runs on the same day.
 
 - **Job overhead (10x task-spooler).** A lambda job makes three SQLite
   commits: the job row (stored RUNNING at once when a slot is free), the
@@ -368,7 +369,9 @@ and so do the peers: task-spooler ran 255 to 410 jobs/s between runs.
   list of a job shorter than a second with its end (the documented
   one-second lag allows it, but a crash then shows such a job's blocks
   as not started), and make seq the row id to drop an index.
-- **Lambda p99 under 5 ms at 200/s.** The median is about 2 ms. SQLite's
+- **Lambda p99 under 5 ms at 200/s.** Met when the machine is otherwise
+  quiet, and missed (5 to 8 ms) in runs while other processes kept its
+  load average between 2.5 and 4. The median is about 2 ms. SQLite's
   automatic checkpoint, which copied and synced the WAL inside a commit
   under the pool's lock, set most of the tail; the server now
   checkpoints on a goroutine of its own. What is left follows CPU
@@ -382,10 +385,10 @@ and so do the peers: task-spooler ran 255 to 410 jobs/s between runs.
   more without double quotes on every core, filter and compute run on
   every core in ordered chunks, sort sorts chunks on every core and
   merges them, and csv.write formats large tables on every core, but
-  aggregate handles one row at a time. DuckDB reads only the columns a query needs,
-  in vectors, on every core. Meeting 3x on read, filter and aggregate
-  would take a columnar table representation and blocks that stream
-  chunks instead of whole tables.
+  aggregate handles one row at a time. DuckDB reads only the columns a
+  query needs, in vectors, on every core. Meeting 3x on every task would
+  take a columnar table representation and blocks that stream chunks
+  instead of whole tables.
 
 `
 
