@@ -55,11 +55,16 @@ func BenchmarkInvokeWait(b *testing.B) {
 func startBenchServer(b *testing.B) string {
 	ctx := context.Background()
 	dir := b.TempDir()
-	db, err := database.Open(ctx, filepath.Join(dir, "lambdaflow.db"))
+	db, err := database.OpenWith(ctx, filepath.Join(dir, "lambdaflow.db"), database.Options{BackgroundCheckpoints: true})
 	if err != nil {
 		b.Fatalf("opening database: %v", err)
 	}
 	b.Cleanup(func() { db.Close() })
+	checkpointer := database.NewCheckpointer(db, 0, nil)
+	if err := checkpointer.Start(ctx); err != nil {
+		b.Fatalf("starting checkpointer: %v", err)
+	}
+	b.Cleanup(checkpointer.Stop)
 	logger := slog.New(slog.DiscardHandler)
 	filesDir, outputRoot := filepath.Join(dir, "files"), filepath.Join(dir, "jobs")
 	projectStore := projects.NewSQLStore(db)

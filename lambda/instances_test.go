@@ -334,3 +334,41 @@ func TestWaitedInvocationSettlesInstance(t *testing.T) {
 		}
 	}
 }
+
+func TestActiveInstanceReadFromJob(t *testing.T) {
+	b := setup(t, options{gated: true})
+	job := b.invoke(t, "seattle-weather", map[string]any{
+		"parameters": map[string]any{"weather": "fog", "year": 2013},
+	}, http.StatusAccepted)
+	b.gate.nextStart(t)
+
+	res := b.get(t, "/api/v1/instances/"+*job.Instance)
+	if res.status != http.StatusOK {
+		t.Fatalf("GET running instance: status %d, body %s", res.status, res.body)
+	}
+	var inst lambda.InstanceResponse
+	res.decode(t, &inst)
+	if inst.ID != *job.Instance || inst.Job != job.ID || inst.Project != "seattle-weather" {
+		t.Errorf("instance = %+v, want instance %s of job %s in seattle-weather", inst, *job.Instance, job.ID)
+	}
+	if !inst.DeleteExecutionOnFinish {
+		t.Error("instance deleteExecutionOnFinish = false, want true")
+	}
+	if len(inst.Definition) == 0 {
+		t.Error("instance has no definition")
+	}
+	if got := inst.Parameters["weather"]; got != "fog" {
+		t.Errorf("instance parameter weather = %v, want fog", got)
+	}
+	if inst.State != pool.StateRunning {
+		t.Errorf("instance state = %s, want RUNNING", inst.State)
+	}
+
+	b.gate.releaseOne(t)
+	if final := b.awaitJob(t, job.ID); final.State != pool.StateCompleted {
+		t.Fatalf("state = %s, want COMPLETED", final.State)
+	}
+	if status := b.get(t, "/api/v1/instances/"+*job.Instance).status; status != http.StatusNotFound {
+		t.Errorf("GET instance after its job ended: status %d, want 404", status)
+	}
+}

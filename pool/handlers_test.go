@@ -237,6 +237,9 @@ func TestHandlerOutputs(t *testing.T) {
 	job := b.submit(t, "a")
 	run := b.awaitRun(t, job.ID)
 	dir := run.Job.OutputDir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "rain-2014.csv"), []byte("month,days\n1,12\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

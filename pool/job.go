@@ -120,8 +120,9 @@ type Job struct {
 	// Only, when set, limits the run to these blocks and what they need.
 	Only []string `json:"-"`
 	// OutputDir is the job's own directory for writing blocks,
-	// Config.OutputRoot/<id>. The pool creates it and sets this field on
-	// the copy it passes to Runner.Run. It is empty everywhere else.
+	// Config.OutputRoot/<id>. The pool sets this field on the copy it
+	// passes to Runner.Run, and the runner creates the directory when it
+	// writes the first file. It is empty everywhere else.
 	OutputDir string `json:"-"`
 }
 

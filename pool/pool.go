@@ -129,7 +129,15 @@ func (p *Pool) Submit(ctx context.Context, sub Submission) (*Job, error) {
 		// A line exists only while its lock is held or a job waits.
 		job.State = StateBlocked
 	}
-	if err := p.store.InsertJob(ctx, job); err != nil {
+	// A job that the dispatch below would start at once is stored as
+	// RUNNING in its first write, which saves a transaction per job on an
+	// idle pool. Observers still see QUEUED and then RUNNING.
+	stored := job
+	startsNow := job.State == StateQueued && p.canStartAtOnceLocked()
+	if startsNow {
+		stored = startedRecord(job)
+	}
+	if err := p.store.InsertJob(ctx, stored); err != nil {
 		return nil, fmt.Errorf("storing job %s: %w", job.ID, err)
 	}
 	p.nextSeq++
@@ -137,8 +145,18 @@ func (p *Pool) Submit(ctx context.Context, sub Submission) (*Job, error) {
 	p.enqueueLocked(aj)
 	p.observeLocked(nil, job)
 	p.log.Debug("job queued", "job_id", job.ID, "project", job.Project, "lock", job.LockKey, "state", job.State)
+	if startsNow {
+		p.runStartedLocked(aj, stored)
+	}
 	p.dispatchLocked()
 	return p.viewLocked(aj), nil
+}
+
+// canStartAtOnceLocked reports whether a new QUEUED job, whose lock is
+// free, would be the next job that dispatchLocked starts: a slot is free
+// and no older job is runnable.
+func (p *Pool) canStartAtOnceLocked() bool {
+	return p.running < p.effectiveLimitLocked() && p.ready.Len() == 0
 }
 
 // normalizeParameters returns params as they read back from the store:

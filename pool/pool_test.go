@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -690,12 +692,12 @@ func TestRunnerGetsOutputDir(t *testing.T) {
 	b := setup(t)
 	job := b.submit(t, "a")
 	run := b.awaitRun(t, job.ID)
-	info, err := os.Stat(run.Job.OutputDir)
-	if err != nil {
-		t.Fatalf("output directory %q: %v", run.Job.OutputDir, err)
+	if got := filepath.Base(run.Job.OutputDir); got != job.ID {
+		t.Errorf("output directory %q is not named after job %s", run.Job.OutputDir, job.ID)
 	}
-	if !info.IsDir() {
-		t.Errorf("output directory %q is not a directory", run.Job.OutputDir)
+	// The runner creates the directory when it writes a file.
+	if _, err := os.Stat(run.Job.OutputDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("output directory %q before any write: %v, want it not to exist", run.Job.OutputDir, err)
 	}
 	if got := run.Job.Parameters["year"]; got != any(json.Number("2014")) {
 		t.Errorf("parameter year = %#v, want json.Number 2014", got)
@@ -779,4 +781,37 @@ func ids(jobs []*pool.Job) []string {
 
 func ptr[T any](v T) *T {
 	return &v
+}
+
+func TestStartsShareWrites(t *testing.T) {
+	b := setup(t, func(cfg *pool.Config) { cfg.ConcurrentJobs = 1 })
+	before := b.store.Writes()
+	first := b.submit(t, "a")
+	run := b.awaitRun(t, first.ID)
+	if got := b.store.Writes() - before; got != 1 {
+		t.Errorf("a job that starts at once took %d store writes, want 1", got)
+	}
+	stored, err := b.store.GetJob(t.Context(), first.ID)
+	if err != nil {
+		t.Fatalf("GetJob: %v", err)
+	}
+	if stored.State != pool.StateRunning || stored.StartedAt == nil {
+		t.Errorf("stored job is %s with startedAt %v, want RUNNING with a start", stored.State, stored.StartedAt)
+	}
+
+	second := b.submit(t, "b")
+	before = b.store.Writes()
+	run.Complete(pool.Outcome{})
+	b.awaitFinal(t, first.ID)
+	b.awaitRun(t, second.ID)
+	if got := b.store.Writes() - before; got != 1 {
+		t.Errorf("the end of a job and the start of the next took %d store writes, want 1", got)
+	}
+	stored, err = b.store.GetJob(t.Context(), second.ID)
+	if err != nil {
+		t.Fatalf("GetJob: %v", err)
+	}
+	if stored.State != pool.StateRunning || stored.StartedAt == nil {
+		t.Errorf("stored next job is %s with startedAt %v, want RUNNING with a start", stored.State, stored.StartedAt)
+	}
 }

@@ -58,7 +58,7 @@ func (p *Pool) run(ctx context.Context, aj *activeJob, job *Job) {
 	p.finish(aj, outcome, err, context.Cause(ctx))
 }
 
-// execute prepares the job's output directory and calls the runner,
+// execute names the job's output directory and calls the runner,
 // turning a panic into a *panicError.
 func (p *Pool) execute(ctx context.Context, aj *activeJob, job *Job) (outcome Outcome, err error) {
 	if err := p.prepareOutputDir(job); err != nil {
@@ -73,9 +73,10 @@ func (p *Pool) execute(ctx context.Context, aj *activeJob, job *Job) (outcome Ou
 	return p.runner.Run(ctx, job, func(run BlockRun) { p.updateBlock(aj, run) })
 }
 
-// prepareOutputDir creates OutputRoot/<id> and sets job.OutputDir. A
-// second attempt starts from an empty directory, since the first one
-// may have left partial files.
+// prepareOutputDir sets job.OutputDir to OutputRoot/<id>. The runner
+// creates the directory when it writes the first file, because a mkdir
+// costs as much as the rest of a trivial job. A second attempt starts
+// without the directory, since the first one may have left partial files.
 func (p *Pool) prepareOutputDir(job *Job) error {
 	if p.cfg.OutputRoot == "" {
 		return nil
@@ -85,9 +86,6 @@ func (p *Pool) prepareOutputDir(job *Job) error {
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("clearing output directory of attempt %d: %w", job.Attempt-1, err)
 		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating output directory: %w", err)
 	}
 	job.OutputDir = dir
 	return nil
@@ -179,16 +177,13 @@ func (p *Pool) finish(aj *activeJob, outcome Outcome, runErr, cause error) {
 	line := aj.line
 	line.holder = nil
 	changes := append([]change{{aj: aj, next: final}}, promotion(line.head)...)
-	if err := p.writeLocked(context.Background(), changes); err != nil {
-		p.log.Error("storing the end of a job failed", "job_id", final.ID, "state", final.State, "error", err)
-		// A result the store cannot encode must not leave the job RUNNING:
-		// store it FAILED without result. When that fails too, the slot and
-		// lock are released anyway and the next Start recovers the job.
-		final = withoutResult(final, err)
-		changes[0].next = final
-		if err := p.writeLocked(context.Background(), changes); err != nil {
-			p.log.Error("storing the failure of a job failed", "job_id", final.ID, "error", err)
-		}
+	// The start of the job that takes the freed slot goes into the same
+	// transaction as the end, which saves a transaction per job on a
+	// busy pool.
+	start := p.nextStartLocked(line, changes)
+	if err := p.writeLocked(context.Background(), withStart(changes, start)); err != nil {
+		start = nil
+		final = p.writeEndAgainLocked(changes, err)
 	}
 	p.observeChangesLocked(changes)
 	applyChanges(changes)
@@ -202,7 +197,66 @@ func (p *Pool) finish(aj *activeJob, outcome Outcome, runErr, cause error) {
 	p.recordDurationLocked(final)
 	p.logFinish(final)
 	p.notifyFinalLocked(aj)
+	if start != nil {
+		p.runStartedLocked(start.aj, start.next)
+	}
 	p.dispatchLocked()
+}
+
+// writeEndAgainLocked stores changes, which end a job, after the write of
+// changes with a start failed with err. It returns the final record it
+// stored.
+func (p *Pool) writeEndAgainLocked(changes []change, err error) *Job {
+	final := changes[0].next
+	p.log.Error("storing the end of a job failed", "job_id", final.ID, "state", final.State, "error", err)
+	if err = p.writeLocked(context.Background(), changes); err == nil {
+		return final
+	}
+	// A result the store cannot encode must not leave the job RUNNING:
+	// store it FAILED without result. When that fails too, the slot and
+	// lock are released anyway and the next Start recovers the job.
+	final = withoutResult(final, err)
+	changes[0].next = final
+	if err := p.writeLocked(context.Background(), changes); err != nil {
+		p.log.Error("storing the failure of a job failed", "job_id", final.ID, "error", err)
+	}
+	return final
+}
+
+// nextStartLocked returns the start of the job that dispatchLocked will
+// start first once changes, which end the job holding line's lock, are
+// applied, or nil when none will start. The lock of line is already
+// released.
+func (p *Pool) nextStartLocked(line *lockLine, changes []change) *change {
+	if !p.started || p.closing || p.running-1 >= p.effectiveLimitLocked() {
+		return nil
+	}
+	var next *activeJob
+	if p.ready.Len() > 0 {
+		next = p.ready[0].head
+	}
+	if line.head != nil && (next == nil || line.head.job.Seq < next.job.Seq) {
+		next = line.head
+	}
+	if next == nil {
+		return nil
+	}
+	current := next.job
+	for _, c := range changes {
+		if c.aj == next {
+			current = c.next // the promotion to QUEUED
+		}
+	}
+	return &change{aj: next, next: startedRecord(current)}
+}
+
+// withStart returns changes followed by start, when there is one, without
+// changing changes.
+func withStart(changes []change, start *change) []change {
+	if start == nil {
+		return changes
+	}
+	return append(changes[:len(changes):len(changes)], *start)
 }
 
 func (p *Pool) logFinish(job *Job) {

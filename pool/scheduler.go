@@ -225,18 +225,29 @@ func (p *Pool) dispatchLocked() {
 // run. It returns false when the store failed and dispatching should
 // pause.
 func (p *Pool) startLocked(aj *activeJob) bool {
-	ctx := context.Background()
-	if p.hooks.beforeStart != nil {
-		p.hooks.beforeStart(aj)
-	}
-	next := aj.job.Clone()
-	next.State = StateRunning
-	next.StartedAt = timestamp.Ptr(time.Now())
-	if err := p.store.UpdateJobs(ctx, next); err != nil {
+	next := startedRecord(aj.job)
+	if err := p.store.UpdateJobs(context.Background(), next); err != nil {
 		p.log.Error("storing job start failed", "job_id", next.ID, "error", err)
 		return p.failUnstartableLocked(aj, err)
 	}
+	p.runStartedLocked(aj, next)
+	return true
+}
 
+// startedRecord returns a copy of job RUNNING from now.
+func startedRecord(job *Job) *Job {
+	next := job.Clone()
+	next.State = StateRunning
+	next.StartedAt = timestamp.Ptr(time.Now())
+	return next
+}
+
+// runStartedLocked makes next, the stored RUNNING record of aj, current
+// and launches the run. aj is the head of a ready line and a slot is free.
+func (p *Pool) runStartedLocked(aj *activeJob, next *Job) {
+	if p.hooks.beforeStart != nil {
+		p.hooks.beforeStart(aj)
+	}
 	line := aj.line
 	p.unlinkLocked(aj)
 	p.observeLocked(aj.job, next)
@@ -245,7 +256,6 @@ func (p *Pool) startLocked(aj *activeJob) bool {
 	p.running++
 	p.refreshLineLocked(line)
 	p.launchLocked(aj)
-	return true
 }
 
 // failUnstartableLocked fails a job whose start could not be stored, so

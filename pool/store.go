@@ -16,13 +16,17 @@ import (
 // Implementations must be safe for concurrent use. The pool serialises its
 // own writes, but reads may run at the same time as writes.
 type Store interface {
-	// InsertJob stores a new job. Its ID and Seq are unique.
+	// InsertJob stores a new job. Its ID and Seq are unique. The job is
+	// QUEUED or BLOCKED, or RUNNING with StartedAt set when it starts at
+	// once, so every field may hold a value.
 	InsertJob(ctx context.Context, job *Job) error
 	// UpdateJobs replaces the stored records of the given jobs, which
 	// must exist, in one transaction: all are written or none. The fields
 	// set at submission (ID, Seq, Project, Instance, Kind, LockKey,
 	// TimeoutMs, Parameters, Definition, Only, SubmittedAt) never change,
-	// so an implementation may leave them as inserted.
+	// so an implementation may leave them as inserted. One job may appear
+	// more than once, such as promoted to QUEUED and then RUNNING, and the
+	// records are written in order, so the last one is stored.
 	UpdateJobs(ctx context.Context, jobs ...*Job) error
 	// UpdateBlocks replaces the block runs of the job with the given id.
 	UpdateBlocks(ctx context.Context, id string, blocks []BlockRun) error

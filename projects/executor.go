@@ -72,9 +72,6 @@ func (e *Executor) Run(ctx context.Context, job *pool.Job, update func(pool.Bloc
 	if outDir == "" {
 		outDir = filepath.Join(e.cfg.OutputRoot, job.ID)
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return pool.Outcome{}, fmt.Errorf("creating output directory: %w", err)
-	}
 	env := &blocks.Env{FilesDir: e.cfg.FilesDir, OutputDir: outDir, Params: typed}
 
 	r := newDAGRun(&p, selection(&p, job.Only), env, update, e.cfg.Logger.With("job_id", job.ID))
@@ -380,6 +377,9 @@ func jsonRow(row blocks.Row) (map[string]any, error) {
 // listOutputs lists the files under dir, the output directory of jobID.
 func listOutputs(dir, jobID string) ([]pool.Output, error) {
 	outputs := []pool.Output{}
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return outputs, nil // no block wrote a file
+	}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

@@ -348,36 +348,47 @@ func (r *report) writeBenchstat(w writer) {
 // misses on a 2-core machine, from the CPU profiles of the suite's runs.
 const missedTargets = `## Targets missed, why, and what would meet them
 
-- **Job overhead (2,000 jobs/s, 10x task-spooler).** A lambda job costs six
-  SQLite commits: the instance row, the job row, the start, one block
-  list, the end, and the removal of the instance. The pool writes each
-  transition under its lock before it becomes visible, so the commits of
-  one job follow each other. SQLite takes about a third of the CPU of an
-  invocation (` + "`go test -bench InvokeWait -cpuprofile`" + ` in lambda/), and
-  creating the job's output directory a fifth, because one mkdir costs
-  25 to 250 µs on this machine's file system.
-  What would meet it: write the job row as RUNNING when it starts at
-  once, store the instance row in the job's own transactions, batch the
-  rows of concurrent submissions into one transaction (group commit),
-  and create the output directory only when a block writes a file.
-- **Lambda p99 under 5 ms at 200/s.** The median is about 2.3 ms; the tail
-  comes from CPU contention on 2 cores shared by the generator, the
-  server and SQLite, and grows with the machine's other load. The same
-  fewer commits per job would shorten it.
-- **Blocks faster than Miller.** Sort and aggregate take less than half
-  of Miller's time, but read and filter are within about 20% of it and
-  swing either way between runs. Both are mostly csv.read, which parses
-  the whole file and infers every column's type before the first block
-  runs, while Miller streams rows through its verbs. Reading only the
-  columns that later blocks use, and filtering while reading, would
-  meet it.
+These notes come from CPU profiles of the suite's runs on a shared
+2-core machine. Every target here moves with the machine's other load,
+and so do the peers: task-spooler ran between 255 and 519 jobs/s in
+runs on the same day.
+
+- **Job overhead (10x task-spooler).** A lambda job makes three SQLite
+  commits: the job row (stored RUNNING at once when a slot is free), the
+  first block list, and the end, which also stores the start of the job
+  that takes the freed slot. An instance removed when its job ends has no
+  row of its own, since the job's record describes it, and a job's output
+  directory is created only by a block that writes a file. The insert is
+  still about a fifth of an invocation's CPU, because it updates five
+  b-trees (the table, id, seq, (state, seq) and (project, seq)), and the
+  pool writes every transition under its lock, so the commits of
+  concurrent jobs never overlap.
+  What would meet it: commit the rows of concurrent submissions in one
+  transaction (group commit, which needs the pool to hold a job back
+  from the queue until its batch is durable), store the first block
+  list of a job shorter than a second with its end (the documented
+  one-second lag allows it, but a crash then shows such a job's blocks
+  as not started), and make seq the row id to drop an index.
+- **Lambda p99 under 5 ms at 200/s.** Met when the machine is otherwise
+  quiet, and missed (5 to 8 ms) in runs while other processes kept its
+  load average between 2.5 and 4. The median is about 2 ms. SQLite's
+  automatic checkpoint, which copied and synced the WAL inside a commit
+  under the pool's lock, set most of the tail; the server now
+  checkpoints on a goroutine of its own. What is left follows CPU
+  contention: the generator, the server and the machine's other
+  processes share two cores, and runs with late sends show that the
+  generator itself was delayed. Fewer commits per job and caching the
+  compiled workflow of a project (each job decodes its definition and
+  compiles its expressions again) would lower it further.
 - **Blocks within 3x of DuckDB.** Rows are maps from field name to value,
-  built for every row by csv.read, and every block handles one row at a
-  time on one core, except csv.read's conversion, which uses every core.
-  DuckDB reads only the columns a query needs, in vectors, on every
-  core. Meeting 3x on read, filter and aggregate would take a columnar
-  table representation and blocks that stream chunks instead of whole
-  tables.
+  built for every row by csv.read. csv.read parses a file of 4 MiB or
+  more without double quotes on every core, filter and compute run on
+  every core in ordered chunks, sort sorts chunks on every core and
+  merges them, and csv.write formats large tables on every core, but
+  aggregate handles one row at a time. DuckDB reads only the columns a
+  query needs, in vectors, on every core. Meeting 3x on every task would
+  take a columnar table representation and blocks that stream chunks
+  instead of whole tables.
 
 `
 
@@ -391,6 +402,8 @@ const methodNotes = `## Reading the figures
 - task-spooler, GNU parallel and xargs start one process per job, which
   lambdaflow does not, so they set the floor that a user would otherwise
   get from a job queue on one machine.
-- DuckDB runs vectorised on every core and is the upper anchor; lambdaflow
-  and Miller handle one row at a time.
+- DuckDB runs vectorised on every core and is the upper anchor. Miller
+  handles one row at a time; lambdaflow reads and writes large CSV files
+  and runs filter, compute and sort on every core, and its other blocks
+  handle one row at a time.
 `

@@ -58,14 +58,17 @@ func newServeCommand() *cobra.Command {
 // server is the running service: database, pool, monitor and HTTP
 // server.
 type server struct {
-	cfg     *serveConfig
-	logger  *slog.Logger
-	db      *database.DB
-	pool    *pool.Pool
-	monitor *monitor.Monitor
-	lambda  *lambda.Service
-	http    *http.Server
-	ready   atomic.Bool
+	cfg    *serveConfig
+	logger *slog.Logger
+	db     *database.DB
+	// checkpointer moves a SQLite database's WAL into its file, off the
+	// commits of requests and jobs. It is nil on PostgreSQL.
+	checkpointer *database.Checkpointer
+	pool         *pool.Pool
+	monitor      *monitor.Monitor
+	lambda       *lambda.Service
+	http         *http.Server
+	ready        atomic.Bool
 }
 
 // serve runs the service until ctx is cancelled, then shuts it down in
@@ -111,6 +114,12 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 		return nil, err
 	}
 	s.db = db
+	if db.Dialect() == database.SQLite {
+		s.checkpointer = database.NewCheckpointer(db, 0, s.logger)
+		if err := s.checkpointer.Start(ctx); err != nil {
+			return nil, s.abort(err)
+		}
+	}
 	projectStore := projects.NewSQLStore(db)
 	if cfg.Examples {
 		n, err := examples.Install(ctx, cfg.FilesDir, projectStore)
@@ -178,7 +187,8 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 // node lock, or else the SQLite file in the data directory.
 func (s *server) openDatabase(ctx context.Context) (*database.DB, error) {
 	if s.cfg.Database == "" {
-		return database.Open(ctx, filepath.Join(s.cfg.DataDir, "lambdaflow.db"))
+		return database.OpenWith(ctx, filepath.Join(s.cfg.DataDir, "lambdaflow.db"),
+			database.Options{BackgroundCheckpoints: true})
 	}
 	// The pool keeps its queue in memory, so two nodes on one database
 	// would run the same jobs twice; the node lock rejects the second.
@@ -204,6 +214,7 @@ func (s *server) startLambda(ctx context.Context, projectStore projects.Store) e
 }
 
 func (s *server) abort(err error) error {
+	s.checkpointer.Stop()
 	s.db.Close()
 	return err
 }
@@ -306,6 +317,7 @@ func (s *server) shutdown() error {
 		s.logger.Warn("grace period ended; the jobs still running were cancelled", "grace", s.cfg.ShutdownGrace)
 		drainErr = nil
 	}
+	s.checkpointer.Stop()
 	err := errors.Join(httpErr, drainErr, s.db.Close())
 	s.logger.Info("lambdaflow stopped")
 	return err

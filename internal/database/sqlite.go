@@ -22,11 +22,30 @@ var sqliteMigrations embed.FS
 // and applies every migration not yet applied, each in its own
 // transaction.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// Options changes how OpenWith opens a SQLite database. The zero value
+// opens it as Open does.
+type Options struct {
+	// BackgroundCheckpoints turns off SQLite's automatic checkpoint, which
+	// copies the WAL into the database file and syncs it inside the
+	// commit that grows the WAL past 1000 pages, and so stalls every
+	// writer waiting behind that commit. A Checkpointer must then run,
+	// or the WAL grows without bound.
+	BackgroundCheckpoints bool
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, opts Options) (*DB, error) {
 	// busy_timeout lets concurrent writers wait for the lock instead of
 	// failing at once; synchronous=NORMAL is durable across process
 	// crashes in WAL mode and loses at most the last commits on power loss.
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(ON)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	if opts.BackgroundCheckpoints {
+		dsn += "&_pragma=wal_autocheckpoint(0)"
+	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)

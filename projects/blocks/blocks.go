@@ -23,7 +23,8 @@ type Table struct {
 type Env struct {
 	// FilesDir is the root that reading blocks resolve paths against.
 	FilesDir string
-	// OutputDir is the job's own directory for writing blocks; it exists.
+	// OutputDir is the job's own directory for writing blocks. The first
+	// block that writes a file creates it.
 	OutputDir string
 	// Params holds the job's typed parameter values, as expressions see
 	// them under params.

@@ -53,6 +53,18 @@ func (t *typeInference) observe(cell string) {
 	}
 }
 
+// merge returns the inference of the cells that t and other saw together.
+// A cell rules a type out whatever cells came before it, so the types
+// that remain are those both kept.
+func (t typeInference) merge(other typeInference) typeInference {
+	return typeInference{
+		integer: t.integer && other.integer,
+		float:   t.float && other.float,
+		boolean: t.boolean && other.boolean,
+		date:    t.date && other.date,
+	}
+}
+
 func (t typeInference) result() columnType {
 	switch {
 	case t.integer:

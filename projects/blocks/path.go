@@ -148,11 +148,15 @@ func openInRoot(root, rel string) (*os.File, error) {
 	return file, nil
 }
 
-// writeInRoot creates rel inside root, with its parent directories, and
-// fills it with write. The content goes to a temporary file in the same
-// directory that is renamed over rel only when write succeeds, so a failed
-// or cancelled block leaves no partial file behind.
+// writeInRoot creates rel inside root, creating root and rel's parent
+// directories as needed, and fills it with write. The content goes to a
+// temporary file in the same directory that is renamed over rel only when
+// write succeeds, so a failed or cancelled block leaves no partial file
+// behind.
 func writeInRoot(root, rel string, write func(w io.Writer) error) error {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("creating output directory: %w", err)
+	}
 	if _, err := ResolvePath(root, rel); err != nil {
 		return err
 	}

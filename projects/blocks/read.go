@@ -71,9 +71,17 @@ func (b *csvReadBlock) Run(ctx context.Context, env *Env, _ []*Table) (*Table, e
 	}
 	defer file.Close()
 
-	columns, records, types, err := b.readRecords(ctx, file)
+	columns, records, types, ok, err := b.readRecordsParallel(ctx, file)
 	if err != nil {
 		return nil, fmt.Errorf("reading %q: %w", b.path, err)
+	}
+	if !ok {
+		if _, err := file.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("reading %q: %w", b.path, err)
+		}
+		if columns, records, types, err = b.readRecords(ctx, file); err != nil {
+			return nil, fmt.Errorf("reading %q: %w", b.path, err)
+		}
 	}
 	return convertRecords(ctx, columns, records, types)
 }

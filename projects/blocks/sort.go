@@ -44,12 +44,41 @@ func (b *sortBlock) Run(ctx context.Context, _ *Env, inputs []*Table) (*Table, e
 		return nil, err
 	}
 
-	width := len(b.by)
 	keys, order := b.extractKeys(input.Rows)
+	// A large input is sorted in chunks on every core, and the sorted
+	// chunks are merged. Rows compare by key and then by index, a total
+	// order, so the result is the same as one sort of all rows.
+	chunks := chunkCount(len(order))
+	err = forChunks(len(order), chunks, func(_, low, high int) error {
+		return b.sortIndexes(ctx, keys, order[low:high])
+	})
+	if err != nil {
+		return nil, err
+	}
+	order = b.mergeChunks(keys, order, chunks)
+
+	rows := make([]Row, len(order))
+	for i, index := range order {
+		rows[i] = input.Rows[index]
+	}
+	return &Table{Columns: input.Columns, Rows: rows}, nil
+}
+
+// compareRows compares rows x and y by their keys and then by index, which
+// makes the order stable, so the faster unstable sort serves.
+func (b *sortBlock) compareRows(keys []any, x, y int) int {
+	width := len(b.by)
+	if c := b.compareKeys(keys[x*width:(x+1)*width], keys[y*width:(y+1)*width]); c != 0 {
+		return c
+	}
+	return cmp.Compare(x, y)
+}
+
+// sortIndexes sorts order, a list of row indexes, by compareRows. It
+// returns ctx's error when ctx ended during the sort.
+func (b *sortBlock) sortIndexes(ctx context.Context, keys []any, order []int) error {
 	comparisons := 0
 	cancelled := false
-	// Equal keys compare by row index, which makes the order stable, so
-	// the faster unstable sort serves.
 	slices.SortFunc(order, func(x, y int) int {
 		comparisons++
 		if comparisons%(16*checkInterval) == 0 && ctx.Err() != nil {
@@ -58,20 +87,41 @@ func (b *sortBlock) Run(ctx context.Context, _ *Env, inputs []*Table) (*Table, e
 		if cancelled {
 			return 0
 		}
-		if c := b.compareKeys(keys[x*width:(x+1)*width], keys[y*width:(y+1)*width]); c != 0 {
-			return c
-		}
-		return cmp.Compare(x, y)
+		return b.compareRows(keys, x, y)
 	})
 	if cancelled {
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
+	return nil
+}
 
-	rows := make([]Row, len(order))
-	for i, index := range order {
-		rows[i] = input.Rows[index]
+// mergeChunks merges order, which holds chunks sorted runs of the sizes
+// that forChunks gives them, into one sorted list.
+func (b *sortBlock) mergeChunks(keys []any, order []int, chunks int) []int {
+	size := (len(order) + chunks - 1) / chunks
+	buffer := make([]int, len(order))
+	for ; size < len(order); size *= 2 {
+		for low := 0; low < len(order); low += 2 * size {
+			middle, high := min(low+size, len(order)), min(low+2*size, len(order))
+			b.mergeRuns(keys, order[low:middle], order[middle:high], buffer[low:high])
+		}
+		order, buffer = buffer, order
 	}
-	return &Table{Columns: input.Columns, Rows: rows}, nil
+	return order
+}
+
+// mergeRuns merges the sorted runs left and right into out.
+func (b *sortBlock) mergeRuns(keys []any, left, right, out []int) {
+	i, j := 0, 0
+	for k := range out {
+		if j >= len(right) || (i < len(left) && b.compareRows(keys, left[i], right[j]) <= 0) {
+			out[k] = left[i]
+			i++
+		} else {
+			out[k] = right[j]
+			j++
+		}
+	}
 }
 
 // extractKeys copies the sort fields of every row into one slice, with

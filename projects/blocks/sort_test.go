@@ -1,7 +1,9 @@
 package blocks
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -85,5 +87,47 @@ func TestCompareValuesEqualNumbers(t *testing.T) {
 	}
 	if c := compareValues(3.0, int64(3)); c != 0 {
 		t.Errorf("compareValues(3.0, 3) = %d", c)
+	}
+}
+
+func TestSortChunksMatchOneSort(t *testing.T) {
+	// Three chunks' worth of rows with few distinct keys, so that most
+	// rows tie and only a stable merge keeps their input order.
+	rows := 3*minRecordsPerWorker + 7
+	input := bigTable(rows)
+	for i, row := range input.Rows {
+		row["k"] = int64((i * 7919) % 13)
+		if i%101 == 0 {
+			row["k"] = nil
+		}
+	}
+	input.Columns = append(input.Columns, "k")
+
+	for _, desc := range []bool{false, true} {
+		options := `{"by": "k", "desc": false}`
+		if desc {
+			options = `{"by": "k", "desc": true}`
+		}
+		table := runBlock(t, compileKind(t, "sort", options, CompileContext{}), nil, input)
+		want := slices.Clone(input.Rows)
+		slices.SortStableFunc(want, func(x, y Row) int {
+			a, b := x["k"], y["k"]
+			switch {
+			case a == nil && b == nil:
+				return 0
+			case a == nil:
+				return 1
+			case b == nil:
+				return -1
+			case desc:
+				return cmp.Compare(b.(int64), a.(int64))
+			}
+			return cmp.Compare(a.(int64), b.(int64))
+		})
+		for i := range want {
+			if table.Rows[i]["n"] != want[i]["n"] {
+				t.Fatalf("desc %t: row %d is input row %v, want %v", desc, i, table.Rows[i]["n"], want[i]["n"])
+			}
+		}
 	}
 }

@@ -110,30 +110,53 @@ func (b *filterBlock) Run(ctx context.Context, env *Env, inputs []*Table) (*Tabl
 		return nil, err
 	}
 
-	s := newScope(paramsOf(env), []*expression{b.where})
+	// A large input is filtered in chunks on every core, each with a
+	// scope of its own, and the kept rows are joined in order.
+	chunks := chunkCount(len(input.Rows))
+	kept := make([][]Row, chunks)
+	err = forChunks(len(input.Rows), chunks, func(chunk, low, high int) error {
+		s := newScope(paramsOf(env), []*expression{b.where})
+		var err error
+		kept[chunk], err = b.filterRows(ctx, s, input.Rows[low:high], low)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]Row, 0)
+	for _, part := range kept {
+		rows = append(rows, part...)
+	}
+	return &Table{Columns: input.Columns, Rows: rows}, nil
+}
+
+// filterRows returns the rows for which where is true. offset is the
+// index of rows[0] in the input, for messages.
+func (b *filterBlock) filterRows(ctx context.Context, s *scope, rows []Row, offset int) ([]Row, error) {
+	var kept []Row
 	// One evaluation may take milliseconds, so a stop is checked on
 	// every row; ctx.Err is an atomic load.
-	for i, row := range input.Rows {
+	for i, row := range rows {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		number := offset + i + 1
 		s.load(row)
 		keep, err := s.evaluate(b.where)
 		if err != nil {
-			return nil, b.where.rowError(i+1, err)
+			return nil, b.where.rowError(number, err)
 		}
 		switch k := keep.(type) {
 		case bool:
 			if k {
-				rows = append(rows, row)
+				kept = append(kept, row)
 			}
 		case nil:
 		default:
-			return nil, fmt.Errorf("row %d: where returned %s; expected true, false or null", i+1, describeResult(keep))
+			return nil, fmt.Errorf("row %d: where returned %s; expected true, false or null", number, describeResult(keep))
 		}
 	}
-	return &Table{Columns: input.Columns, Rows: rows}, nil
+	return kept, nil
 }
 
 // describeResult renders an expression's result for a message.
@@ -187,17 +210,26 @@ func (b *computeBlock) Run(ctx context.Context, env *Env, inputs []*Table) (*Tab
 			columns = append(columns, name)
 		}
 	}
-	s := newScope(paramsOf(env), b.expressions)
 	rows := make([]Row, len(input.Rows))
-	// One evaluation may take milliseconds, so a stop is checked on
-	// every row; ctx.Err is an atomic load.
-	for i, row := range input.Rows {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	// A large input is computed in chunks on every core, each with a
+	// scope of its own, into its own range of rows.
+	err = forChunks(len(rows), chunkCount(len(rows)), func(_, low, high int) error {
+		s := newScope(paramsOf(env), b.expressions)
+		// One evaluation may take milliseconds, so a stop is checked on
+		// every row; ctx.Err is an atomic load.
+		for i := low; i < high; i++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var err error
+			if rows[i], err = b.computeRow(s, input.Rows[i], i+1); err != nil {
+				return err
+			}
 		}
-		if rows[i], err = b.computeRow(s, row, i+1); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &Table{Columns: columns, Rows: rows}, nil
 }

@@ -160,3 +160,55 @@ func TestLimitRows(t *testing.T) {
 		t.Errorf("cap(rows) = %d; appending would write into the input's rows", cap(table.Rows))
 	}
 }
+
+// chunkedRows is enough rows for filter and compute to split them into
+// chunks on two or more cores.
+const chunkedRows = 3 * minRecordsPerWorker
+
+func TestFilterChunksKeepOrder(t *testing.T) {
+	block := compileKind(t, "filter", `{"where": "n % 3 == 0"}`, CompileContext{})
+	table := runBlock(t, block, nil, bigTable(chunkedRows))
+	if len(table.Rows) != chunkedRows/3 {
+		t.Fatalf("%d rows kept, want %d", len(table.Rows), chunkedRows/3)
+	}
+	for i, row := range table.Rows {
+		if row["n"] != int64(3*i) {
+			t.Fatalf("kept row %d has n = %v, want %d", i, row["n"], 3*i)
+		}
+	}
+}
+
+func TestFilterChunksReportFirstError(t *testing.T) {
+	block := compileKind(t, "filter", `{"where": "n"}`, CompileContext{})
+	input := bigTable(chunkedRows)
+	for i := range input.Rows {
+		input.Rows[i]["n"] = false
+	}
+	// Row 17 fails in the first chunk and the last row in the last one.
+	input.Rows[16]["n"] = int64(5)
+	input.Rows[chunkedRows-1]["n"] = int64(6)
+	err := runFails(t, block, nil, input)
+	assertErrorContains(t, err, "row 17:", "where returned 5 (integer)")
+}
+
+func TestComputeChunksKeepOrder(t *testing.T) {
+	block := compileKind(t, "compute", `{"fields": {"double": "n * 2"}}`, CompileContext{})
+	table := runBlock(t, block, nil, bigTable(chunkedRows))
+	if len(table.Rows) != chunkedRows {
+		t.Fatalf("%d rows, want %d", len(table.Rows), chunkedRows)
+	}
+	for i, row := range table.Rows {
+		if row["n"] != int64(i) || row["double"] != int64(2*i) {
+			t.Fatalf("row %d = %v, want n %d and double %d", i, row, i, 2*i)
+		}
+	}
+}
+
+func TestComputeChunksReportFirstError(t *testing.T) {
+	block := compileKind(t, "compute", `{"fields": {"x": "upper(s)"}}`, CompileContext{})
+	input := bigTable(chunkedRows)
+	input.Rows[20]["s"] = int64(1)
+	input.Rows[chunkedRows-1]["s"] = int64(2)
+	err := runFails(t, block, nil, input)
+	assertErrorContains(t, err, "row 21:", "fields.x")
+}

@@ -68,17 +68,63 @@ func (b *writeBlock) Run(ctx context.Context, env *Env, inputs []*Table) (*Table
 	return &Table{Columns: input.Columns, Rows: input.Rows}, nil
 }
 
-// encodeCSV writes table as CSV with a header row.
+// csvWriteBatch is how many rows encodeCSV formats on every core at once
+// before writing them, which bounds the text it holds in memory.
+const csvWriteBatch = 64 * checkInterval
+
+// encodeCSV writes table as CSV with a header row. A large table is
+// formatted in batches, each split into chunks that are formatted on
+// every core and written in order. encoding/csv quotes every record on
+// its own, so the text is the same as from one writer.
 func encodeCSV(ctx context.Context, w io.Writer, table *Table) error {
 	writer := csv.NewWriter(w)
 	if err := writer.Write(table.Columns); err != nil {
 		return err
 	}
+	if chunkCount(len(table.Rows)) == 1 {
+		if err := writeCSVRows(ctx, writer, table, 0, len(table.Rows)); err != nil {
+			return err
+		}
+		writer.Flush()
+		return writer.Error()
+	}
+	writer.Flush()
+	if err := writer.Error(); err != nil {
+		return err
+	}
+
+	for start := 0; start < len(table.Rows); start += csvWriteBatch {
+		end := min(start+csvWriteBatch, len(table.Rows))
+		chunks := chunkCount(end - start)
+		buffers := make([]bytes.Buffer, chunks)
+		err := forChunks(end-start, chunks, func(chunk, low, high int) error {
+			chunkWriter := csv.NewWriter(&buffers[chunk])
+			if err := writeCSVRows(ctx, chunkWriter, table, start+low, start+high); err != nil {
+				return err
+			}
+			chunkWriter.Flush()
+			return chunkWriter.Error()
+		})
+		if err != nil {
+			return err
+		}
+		for i := range buffers {
+			if _, err := w.Write(buffers[i].Bytes()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeCSVRows writes the rows from low to high of table to writer.
+func writeCSVRows(ctx context.Context, writer *csv.Writer, table *Table, low, high int) error {
 	record := make([]string, len(table.Columns))
-	for i, row := range table.Rows {
+	for i := low; i < high; i++ {
 		if err := checkContext(ctx, i); err != nil {
 			return err
 		}
+		row := table.Rows[i]
 		for j, name := range table.Columns {
 			record[j] = formatCell(row[name])
 		}
@@ -86,8 +132,7 @@ func encodeCSV(ctx context.Context, w io.Writer, table *Table) error {
 			return err
 		}
 	}
-	writer.Flush()
-	return writer.Error()
+	return nil
 }
 
 // formatCell renders a value as CSV cell text.

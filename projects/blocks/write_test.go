@@ -1,7 +1,9 @@
 package blocks
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"math"
 	"os"
@@ -165,5 +167,37 @@ func TestJSONWriteEscapesStrings(t *testing.T) {
 	want := `[{"a <b>":"x & \"y\"\n` + "\u00e9" + `"}]`
 	if got := jsonText(t, written); got != want {
 		t.Errorf("file = %s, want %s", got, want)
+	}
+}
+
+func TestEncodeCSVChunksMatchOneWriter(t *testing.T) {
+	// More than one batch, with cells that need quoting and nulls.
+	input := bigTable(csvWriteBatch + 3*minRecordsPerWorker + 5)
+	for i, row := range input.Rows {
+		switch i % 5 {
+		case 1:
+			row["s"] = "a,\"b\"\nc"
+		case 2:
+			row["s"] = nil
+		case 3:
+			row["s"] = 1.5
+		}
+	}
+	var chunked bytes.Buffer
+	if err := encodeCSV(context.Background(), &chunked, input); err != nil {
+		t.Fatalf("encodeCSV: %v", err)
+	}
+
+	var serial bytes.Buffer
+	writer := csv.NewWriter(&serial)
+	if err := writer.Write(input.Columns); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeCSVRows(context.Background(), writer, input, 0, len(input.Rows)); err != nil {
+		t.Fatal(err)
+	}
+	writer.Flush()
+	if !bytes.Equal(chunked.Bytes(), serial.Bytes()) {
+		t.Errorf("chunked CSV differs from one writer's: %d bytes, want %d", chunked.Len(), serial.Len())
 	}
 }
