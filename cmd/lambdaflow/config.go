@@ -76,7 +76,7 @@ func (c *serveConfig) bindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", 32<<20, "maximum size in bytes of a multipart lambda invocation with its files")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 4<<20, "maximum size in bytes of any other request body; larger ones get 413")
 	fs.DurationVar(&c.JobTimeout, "job-timeout", time.Hour, "run time limit of a job whose request and project set no timeout; 0 for none")
-	fs.DurationVar(&c.MaxJobTimeout, "max-job-timeout", 24*time.Hour, "longest timeout a request or project may set; longer ones get 400; 0 for no cap")
+	fs.DurationVar(&c.MaxJobTimeout, "max-job-timeout", 24*time.Hour, "longest timeout a request or project may set; longer ones get 422; 0 for no cap")
 	fs.DurationVar(&c.LambdaSweepInterval, "lambda-sweep-interval", time.Minute, "how often expired instances and idempotency keys are removed")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")

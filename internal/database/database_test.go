@@ -3,6 +3,7 @@ package database_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -137,6 +138,10 @@ func TestRedactURL(t *testing.T) {
 	got := database.RedactURL("postgres://app:secret@db.example:5432/lambdaflow?sslmode=require")
 	if want := "postgres://app:xxxxx@db.example:5432/lambdaflow?sslmode=require"; got != want {
 		t.Errorf("RedactURL = %q, want %q", got, want)
+	}
+	got = database.RedactURL("postgres://app@db.example/lambdaflow?password=secret&sslmode=require")
+	if strings.Contains(got, "secret") {
+		t.Errorf("RedactURL with a password parameter = %q, which shows the password", got)
 	}
 }
 

@@ -81,12 +81,17 @@ func openPostgres(ctx context.Context, rawURL string, lockNode bool) (*DB, error
 }
 
 // RedactURL returns rawURL with its password replaced by xxxxx, for logs
-// and error messages. A value that does not parse as a URL is replaced
-// as a whole.
+// and error messages, both in the user information and in a password
+// query parameter, which libpq-style URLs also accept. A value that does
+// not parse as a URL is replaced as a whole.
 func RedactURL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" {
 		return "(unparsable URL)"
+	}
+	if query := u.Query(); query.Has("password") {
+		query.Set("password", "xxxxx")
+		u.RawQuery = query.Encode()
 	}
 	return u.Redacted()
 }
