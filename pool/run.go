@@ -218,6 +218,9 @@ func (p *Pool) writeEndAgainLocked(changes []change, err error) *Job {
 	final = withoutResult(final, err)
 	changes[0].next = final
 	if err := p.writeLocked(context.Background(), changes); err != nil {
+		// NOTE: nothing retries this write. The stored job stays RUNNING
+		// until the next Start re-queues it, so a job that ran to its end
+		// runs again as attempt 2.
 		p.log.Error("storing the failure of a job failed", "job_id", final.ID, "error", err)
 	}
 	return final
