@@ -17,7 +17,11 @@ func (p *Pool) Await(ctx context.Context, id string) (*Job, error) {
 	p.mu.Lock()
 	aj := p.jobs[id]
 	if aj == nil {
+		final := p.unstoredLocked(id)
 		p.mu.Unlock()
+		if final != nil {
+			return final, nil
+		}
 		return p.awaitInactive(ctx, id)
 	}
 	if aj.done == nil {

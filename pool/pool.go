@@ -51,6 +51,9 @@ type Pool struct {
 	ready readyHeap
 	// order ranks the waiting jobs for Position.
 	order waitOrder
+	// unstored holds the final records of ended jobs whose end the store
+	// rejected, by id, while retryEnd retries them.
+	unstored map[string]*Job
 	// running counts the jobs holding a slot, RUNNING or CANCELLING.
 	running   int
 	durations durationWindow
@@ -255,6 +258,10 @@ func (p *Pool) Job(ctx context.Context, id string) (*Job, error) {
 		view := p.viewLocked(aj)
 		p.mu.Unlock()
 		return view, nil
+	}
+	if final := p.unstoredLocked(id); final != nil {
+		p.mu.Unlock()
+		return final, nil
 	}
 	p.mu.Unlock()
 

@@ -215,13 +215,16 @@ func (p *Pool) writeEndAgainLocked(changes []change, err error) *Job {
 	// A result the store cannot encode must not leave the job RUNNING:
 	// store it FAILED without result. When that fails too, the slot and
 	// lock are released anyway and the next Start recovers the job.
+	original := final
 	final = withoutResult(final, err)
 	changes[0].next = final
 	if err := p.writeLocked(context.Background(), changes); err != nil {
-		// NOTE: nothing retries this write. The stored job stays RUNNING
-		// until the next Start re-queues it, so a job that ran to its end
-		// runs again as attempt 2.
-		p.log.Error("storing the failure of a job failed", "job_id", final.ID, "error", err)
+		// Both writes failed, so the store itself fails, not the result:
+		// the job keeps its real end, which is retried until stored.
+		p.log.Error("storing the failure of a job failed; retrying its end", "job_id", final.ID, "error", err)
+		changes[0].next = original
+		p.keepUnstoredLocked(original)
+		return original
 	}
 	return final
 }

@@ -19,7 +19,11 @@ func (p *Pool) StopJob(ctx context.Context, id, by, reason string) (*Job, error)
 	aj := p.jobs[id]
 	if aj == nil {
 		started := p.started
+		ended := p.unstored[id] != nil
 		p.mu.Unlock()
+		if ended {
+			return nil, ErrJobFinished
+		}
 		return nil, p.stopInactive(ctx, id, started)
 	}
 	defer p.mu.Unlock()
@@ -54,7 +58,8 @@ func (p *Pool) stopInactive(ctx context.Context, id string, started bool) error 
 	if !started {
 		return errNotStarted
 	}
-	// Only a job whose end could not be stored gets here.
+	// Only a job whose end could not be stored gets here, after the pool
+	// gave up retrying that write at shutdown.
 	return fmt.Errorf("job %s is %s in the store but no longer active in the pool, and the next restart recovers it", id, job.State)
 }
 
