@@ -94,7 +94,7 @@ func (p *Pool) prepareOutputDir(job *Job) error {
 // blockWriteInterval is the least time between two writes of a running
 // job's block list alone. Readers see a running job's blocks from memory,
 // and the job's final record stores them again, so the stored list only
-// matters after a crash; it lags the live one by at most this interval.
+// matters after a crash. It lags the live one by at most this interval.
 const blockWriteInterval = time.Second
 
 // updateBlock replaces the block run of the same name in the job's record

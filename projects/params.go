@@ -137,7 +137,7 @@ func (def *Parameter) convert(raw any) (any, error) {
 }
 
 // MaxTextLength is the longest value, in bytes, of a text, choice or file
-// parameter, whatever the parameter's own maxLength says. Values reach
+// parameter, whatever the parameter's own maxLength allows. Values reach
 // expressions and ${name} placeholders, so a bound on them bounds what an
 // expression can build from them.
 const MaxTextLength = 64 << 10

@@ -120,7 +120,7 @@ func (s *SQLStore) Update(ctx context.Context, rec *Record, ifVersion int64) err
 	return nil
 }
 
-// updateMiss tells why an update changed no row: the project is missing
+// updateMiss returns why an update changed no row: the project is missing
 // or has another version.
 func (s *SQLStore) updateMiss(ctx context.Context, name string) error {
 	var n int

@@ -188,7 +188,7 @@ func evaluate[T any](p *browserPage, expr string) T {
 }
 
 // typeInto replaces the value of the input with text, typed as keys so
-// that the page sees input events.
+// that the page receives input events.
 func (p *browserPage) typeInto(selector, text string) {
 	p.t.Helper()
 	clear := fmt.Sprintf(`document.querySelector(%s).value = ''`, jsString(selector))

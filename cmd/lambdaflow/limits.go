@@ -15,7 +15,7 @@ import (
 // HTTP server limits that have no flag.
 const (
 	// maxHeaderBytes bounds the request line and headers. Past it
-	// net/http answers 431 Request Header Fields Too Large in plain text
+	// net/http returns 431 Request Header Fields Too Large in plain text
 	// before any handler runs.
 	maxHeaderBytes = 64 << 10
 	// idleTimeout closes a keep-alive connection that sent no request

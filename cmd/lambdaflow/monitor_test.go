@@ -169,7 +169,7 @@ func TestCPUHeavyJobRaisesCPU(t *testing.T) {
 	}
 
 	// Other processes on the machine take their share of the cores, so
-	// the test asks for a clear rise rather than a full core.
+	// the test expects a clear rise rather than a full core.
 	busyMean, n := meanServiceCPU(busy)
 	if n < 3 {
 		t.Fatalf("only %d samples measured the service while the job ran for %s", n, finished.Sub(started))

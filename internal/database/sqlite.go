@@ -50,7 +50,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
-	// database/sql keeps 2 idle connections by default; concurrent
+	// database/sql keeps 2 idle connections by default. Concurrent
 	// requests beyond that would close and reopen connections, and with
 	// them the database file and every prepared statement.
 	db.SetMaxIdleConns(8)
