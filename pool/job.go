@@ -109,6 +109,9 @@ type Job struct {
 	Stop *StopRecord `json:"stop" extensions:"x-nullable"`
 	// TimeoutMs is the job's run time limit in milliseconds, or 0 for no limit.
 	TimeoutMs int64 `json:"timeoutMs"`
+	// Node names the cluster node that runs or ran the job, when nodes
+	// share a PostgreSQL database; else null.
+	Node *string `json:"node" extensions:"x-nullable"`
 
 	// Seq is the submission sequence number; it orders the queue.
 	Seq int64 `json:"-"`
@@ -138,6 +141,7 @@ func (j *Job) Clone() *Job {
 	c.Position = clonePtr(j.Position)
 	c.EstimatedWaitMs = clonePtr(j.EstimatedWaitMs)
 	c.Stop = clonePtr(j.Stop)
+	c.Node = clonePtr(j.Node)
 
 	if j.WaitingFor != nil {
 		w := *j.WaitingFor

@@ -35,14 +35,14 @@ var _ Store = (*SQLStore)(nil)
 var jobColumns = []string{
 	"id", "seq", "project", "instance", "kind", "lock_key", "state", "attempt", "timeout_ms",
 	"parameters", "definition", "only_blocks", "blocks", "result", "outputs", "error", "stop",
-	"submitted_at", "started_at", "finished_at",
+	"submitted_at", "started_at", "finished_at", "node",
 }
 
 // changingColumns lists the columns a job's transitions change, in the
 // order updateArgs returns their values. The other columns are fixed when
 // the job is submitted, so updates leave them and their indexes alone.
 var changingColumns = []string{
-	"state", "attempt", "blocks", "result", "outputs", "error", "stop", "started_at", "finished_at",
+	"state", "attempt", "blocks", "result", "outputs", "error", "stop", "started_at", "finished_at", "node",
 }
 
 var (
@@ -275,6 +275,7 @@ func encodeJob(job *Job) ([]any, error) {
 		enc.text(nonNil(job.Blocks)), enc.nullable(job.Result, job.Result == nil), enc.text(nonNil(job.Outputs)),
 		enc.nullable(job.Error, job.Error == nil), enc.nullable(job.Stop, job.Stop == nil),
 		job.SubmittedAt.Format(timestamp.Layout), nullTime(job.StartedAt), nullTime(job.FinishedAt),
+		nullString(job.Node),
 	}
 	if enc.err != nil {
 		return nil, fmt.Errorf("encoding job %s: %w", job.ID, enc.err)
@@ -289,7 +290,7 @@ func updateArgs(job *Job) ([]any, error) {
 	args := []any{
 		string(job.State), job.Attempt, enc.text(nonNil(job.Blocks)), enc.nullable(job.Result, job.Result == nil),
 		enc.text(nonNil(job.Outputs)), enc.nullable(job.Error, job.Error == nil), enc.nullable(job.Stop, job.Stop == nil),
-		nullTime(job.StartedAt), nullTime(job.FinishedAt), job.ID,
+		nullTime(job.StartedAt), nullTime(job.FinishedAt), nullString(job.Node), job.ID,
 	}
 	if enc.err != nil {
 		return nil, fmt.Errorf("encoding job %s: %w", job.ID, enc.err)
@@ -362,19 +363,22 @@ func scanJob(row scanner) (*Job, error) {
 	var (
 		job                                              Job
 		instance, definition, only, result, jobErr, stop sql.NullString
-		startedAt, finishedAt                            sql.NullString
+		startedAt, finishedAt, node                      sql.NullString
 		kind, state, parameters, blocks, outputs         string
 		submittedAt                                      string
 	)
 	err := row.Scan(&job.ID, &job.Seq, &job.Project, &instance, &kind, &job.LockKey, &state,
 		&job.Attempt, &job.TimeoutMs, &parameters, &definition, &only, &blocks, &result, &outputs,
-		&jobErr, &stop, &submittedAt, &startedAt, &finishedAt)
+		&jobErr, &stop, &submittedAt, &startedAt, &finishedAt, &node)
 	if err != nil {
 		return nil, err
 	}
 	job.Kind, job.State = Kind(kind), State(state)
 	if instance.Valid {
 		job.Instance = &instance.String
+	}
+	if node.Valid {
+		job.Node = &node.String
 	}
 	if definition.Valid {
 		job.Definition = json.RawMessage(definition.String)
