@@ -123,7 +123,7 @@ func (cfg Config) validate() error {
 	case cfg.PingInterval < 0:
 		return fmt.Errorf("invalid monitor config: PingInterval must not be negative, not %s", cfg.PingInterval)
 	case cfg.Cluster != nil && cfg.Node == "":
-		return errors.New("invalid monitor config: Node is empty, but a node of a Cluster needs its name")
+		return errors.New("invalid monitor config: Node must name this node when Cluster is set")
 	}
 	return nil
 }
