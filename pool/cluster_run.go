@@ -33,11 +33,17 @@ func (c *Cluster) dispatch(ctx context.Context) {
 	for {
 		c.mu.Lock()
 		free := c.started && !c.closing && len(c.local) < c.limitLocked()
+		// A job this node still runs may be queued again after the
+		// node lost its lease on it, and must not run twice here.
+		running := make([]string, 0, len(c.local))
+		for id := range c.local {
+			running = append(running, id)
+		}
 		c.mu.Unlock()
 		if !free {
 			return
 		}
-		job, err := c.cs.claim(ctx)
+		job, err := c.cs.claim(ctx, running)
 		if ctx.Err() != nil {
 			return
 		}
@@ -139,7 +145,9 @@ func (c *Cluster) finish(aj *activeJob, outcome Outcome, runErr, cause error) {
 		c.log.Debug("job finished", "job_id", final.ID, "state", final.State)
 	}
 	c.mu.Lock()
-	delete(c.local, final.ID)
+	if c.local[final.ID] == aj {
+		delete(c.local, final.ID)
+	}
 	c.mu.Unlock()
 	c.wakeDispatcher()
 }
@@ -280,21 +288,21 @@ func (c *Cluster) renew(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	states := make(map[string]State, len(held))
+	holding := make(map[string]heldJob, len(held))
 	for _, h := range held {
-		states[h.id] = h.state
+		holding[h.id] = h
 	}
 	var stopped []string
 	c.mu.Lock()
 	for id, aj := range c.local {
-		state, ok := states[id]
+		h, ok := holding[id]
 		switch {
-		case aj.ended || aj.claimedAt.After(renewedAt):
-		case !ok:
+		case aj.ended || aj.leaseLost || aj.claimedAt.After(renewedAt):
+		case !ok || h.attempt != aj.job.Attempt:
 			c.log.Warn("this node lost its lease on a job; cancelling the run", "job_id", id)
 			aj.leaseLost = true
 			aj.cancel(errLeaseExpired)
-		case state == StateCancelling && !aj.stopRequested:
+		case h.state == StateCancelling && !aj.stopRequested:
 			stopped = append(stopped, id)
 		}
 	}

@@ -238,8 +238,9 @@ func (s *clusterStore) insert(ctx context.Context, job *Job, queueLimit int, ret
 // returns it, or returns nil when no job can start: none waits with its
 // lock free, or the cluster-wide limit of jobs already run. The limit is
 // read in the transaction, so a node that has not heard of a new limit
-// still keeps it.
-func (s *clusterStore) claim(ctx context.Context) (*Job, error) {
+// still keeps it. A job in skip, one that this node still runs, is never
+// claimed.
+func (s *clusterStore) claim(ctx context.Context, skip []string) (*Job, error) {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return nil, err
@@ -258,9 +259,12 @@ func (s *clusterStore) claim(ctx context.Context) (*Job, error) {
 		return nil, nil
 	}
 	var id string
+	if skip == nil {
+		skip = []string{}
+	}
 	err = tx.QueryRowContext(ctx, "SELECT id FROM jobs j WHERE j.state IN "+waitingStates+
 		" AND NOT EXISTS (SELECT 1 FROM jobs h WHERE h.lock_key = j.lock_key AND h.state IN "+holdingStates+")"+
-		" ORDER BY j.seq LIMIT 1 FOR UPDATE SKIP LOCKED").Scan(&id)
+		" AND j.id <> ALL(?::text[]) ORDER BY j.seq LIMIT 1 FOR UPDATE SKIP LOCKED", skip).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
