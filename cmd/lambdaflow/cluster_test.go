@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestClusterKillLosesNoJob runs three nodes on one PostgreSQL database
+// and data directory, submits jobs through all of them, kills one with
+// SIGKILL while it runs jobs and goes on submitting through the other
+// two. Every accepted job must end exactly once, and the jobs the dead
+// node ran must run again once its lease expires. The runs must respect
+// the locks, the queue order and each node's slots.
+func TestClusterKillLosesNoJob(t *testing.T) {
+	began := time.Now()
+	seed := *crashSeed
+	t.Logf("seed %d; rerun with -crash-seed N to vary the jobs", seed)
+	c := newCluster(t)
+	debug := []string{"--log-level", "debug"}
+	a := c.start("node-a", debug...)
+	c.start("node-b", debug...)
+	c.startFromEnv("node-c", debug...)
+	slots := c.slots()
+
+	// Each sleeper is created through a different node, and every node
+	// must see it.
+	delays := []float64{0.05, 0.1, 0.2, 0.3}
+	clients := make([]*crashClient, len(delays))
+	for i, delay := range delays {
+		name := fmt.Sprintf("sleeper-%d", i)
+		c.live()[i%3].createSleeper(name, delay)
+		clients[i] = &crashClient{project: name, rng: rand.New(rand.NewPCG(seed, uint64(i+1))),
+			httpClient: &http.Client{Timeout: 10 * time.Second, Transport: newSpecValidator(t, false)},
+			ownLambdas: true, interval: 60 * time.Millisecond}
+	}
+	for _, n := range c.live() {
+		for i := range delays {
+			expectStatus(t, n.do("GET", fmt.Sprintf("/api/v1/projects/sleeper-%d", i), nil, nil), http.StatusOK)
+		}
+	}
+
+	// The clients submit about 60 jobs a second, more than the nodes run,
+	// so the queue grows. node-c dies after 150 accepted jobs, and the
+	// clients go on until 300.
+	var l ledger
+	stop := make(chan struct{})
+	counts := make(chan int, 4096)
+	wg := runClients(t, c.target, clients, &l, stop, counts)
+	stopClients := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopClients()
+	awaitAccepted(t, counts, 150, 60*time.Second)
+	k := c.killMidRun("node-c", slots["node-c"])
+	c.watchRequeue(k)
+	awaitAccepted(t, counts, 300, 60*time.Second)
+	stopClients()
+	submitted := time.Since(began)
+
+	subs := l.all()
+	drain := c.waitDrained(120 * time.Second)
+	jobs := waitAllFinal(t, a.instance, subs, 10*time.Second)
+	logOutcomes(t, jobs)
+	checkEndedOnce(t, c.processes(), subs, jobs)
+	checkProjectOrder(t, subs, jobs)
+
+	all := c.jobs(a.instance)
+	firstRequeue, lastRequeue := checkRequeued(t, all, k)
+	checkNodeSlots(t, all, k, slots)
+	checkLockHolds(t, all, k)
+	checkQueueOrder(t, all, k)
+	c.checkSameOnLiveNodes(all)
+	c.checkIdle()
+	checkIdle(t, a.instance, delays)
+
+	// The killed node's name may join again, and its node takes jobs.
+	restarted := c.start("node-c", debug...)
+	checkIdle(t, restarted.instance, delays)
+
+	t.Logf("%d jobs accepted by the clients, %d in the database; node-c held %d when killed, "+
+		"started again %s to %s after the kill", len(subs), len(all), len(k.held), firstRequeue, lastRequeue)
+	t.Logf("submitting took %s, draining %s more; the test ran %s", submitted, drain, time.Since(began))
+}
+
+// awaitAccepted reads counts until the clients have had n jobs accepted,
+// and fails the test when limit passes first.
+func awaitAccepted(t *testing.T, counts <-chan int, n int, limit time.Duration) {
+	t.Helper()
+	timeout := time.After(limit)
+	for {
+		select {
+		case got := <-counts:
+			if got >= n {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("the nodes did not accept %d jobs within %s", n, limit)
+		}
+	}
+}
+
+// TestClusterLimitCapsAllNodes sets clusterConcurrentJobs through one
+// node of three: the running jobs of all nodes together must never exceed
+// it, and once it is cleared the nodes must use all their slots again.
+func TestClusterLimitCapsAllNodes(t *testing.T) {
+	c := newCluster(t)
+	a := c.start("node-a")
+	b := c.start("node-b")
+	third := c.start("node-c")
+	slots := c.slots()
+	a.createSleeper("sleeper", 0.3)
+
+	expectStatus(t, b.do("PATCH", "/api/v1/settings", map[string]any{"clusterConcurrentJobs": 0}, nil),
+		http.StatusUnprocessableEntity)
+	const limit = 3
+	var set clusterSettings
+	expectStatus(t, b.do("PATCH", "/api/v1/settings", map[string]any{"clusterConcurrentJobs": limit}, &set), http.StatusOK)
+	if set.ClusterConcurrentJobs == nil || *set.ClusterConcurrentJobs != limit {
+		t.Fatalf("PATCH clusterConcurrentJobs %d returned %s", limit, formatLimit(set.ClusterConcurrentJobs))
+	}
+	want := limit
+	c.waitClusterLimit(&want)
+
+	submitSleepers(t, c, "sleeper", 60)
+	c.waitDrained(120 * time.Second)
+	capped := c.jobs(a.instance)
+	runs := clusterRuns(capped, nil)
+	checkMaxRunning(t, "the cluster", runs, limit)
+	if peak := peakRunning(runs); peak < limit {
+		t.Errorf("at most %d jobs ran at once, so the limit of %d was never reached", peak, limit)
+	}
+	checkNodeSlots(t, capped, nil, slots)
+	checkLockHolds(t, capped, nil)
+	checkQueueOrder(t, capped, nil)
+
+	expectStatus(t, third.do("PATCH", "/api/v1/settings", map[string]any{"clusterConcurrentJobs": nil}, &set), http.StatusOK)
+	if set.ClusterConcurrentJobs != nil {
+		t.Fatalf("PATCH clusterConcurrentJobs null returned %d", *set.ClusterConcurrentJobs)
+	}
+	c.waitClusterLimit(nil)
+	submitSleepers(t, c, "sleeper", 24)
+	c.waitDrained(60 * time.Second)
+	free := c.jobs(a.instance)[len(capped):]
+	if peak := peakRunning(clusterRuns(free, nil)); peak <= limit {
+		t.Errorf("after the limit was cleared at most %d jobs ran at once, want more than the old limit %d", peak, limit)
+	}
+	checkNodeSlots(t, free, nil, slots)
+	c.checkIdle()
+}
+
+// submitSleepers submits n jobs of project through the live nodes in
+// turn: every third an execute, the others lambda invocations, whose
+// instances run in parallel.
+func submitSleepers(t *testing.T, c *cluster, project string, n int) {
+	t.Helper()
+	for i := range n {
+		s := c.live()[i%len(c.live())]
+		path := "/api/v1/projects/" + project + "/lambda"
+		if i%3 == 0 {
+			path = "/api/v1/projects/" + project + "/execute"
+		}
+		expectStatus(t, s.do("POST", path, map[string]any{}, nil), http.StatusAccepted)
+	}
+}
+
+// TestClusterStopReachesAnyNode stops jobs through a node that does not
+// run them: a running job, a waiting one, and one whose node was killed.
+// It also downloads an output through a node that did not write it.
+func TestClusterStopReachesAnyNode(t *testing.T) {
+	c := newCluster(t)
+	a := c.start("node-a")
+	c.start("node-b")
+	a.createSleeper("long", 60)
+
+	j := a.execute("long", nil)
+	j = a.waitState(j.ID, "RUNNING")
+	if j.Node == nil {
+		t.Fatalf("running job %s names no node", j.ID)
+	}
+	runner := c.node(*j.Node)
+	other := c.other(runner.name)
+	sent := time.Now()
+	stopThrough(t, other.instance, j.ID, "stopped through the other node", "CANCELLING", "CANCELLED")
+	other.waitFinal(j.ID)
+	stopped := checkStopped(t, other.instance, j.ID, "stopped through the other node")
+	if took := stopped.FinishedAt.Sub(sent); took > 10*time.Second {
+		t.Errorf("the running job ended %s after the stop, want well before its 60s delay", took)
+	}
+	checkStopped(t, runner.instance, j.ID, "stopped through the other node")
+
+	// A job waiting for the lock of a running job is cancelled at once.
+	holder := runner.execute("long", nil)
+	runner.waitState(holder.ID, "RUNNING")
+	waiting := runner.execute("long", nil)
+	stopThrough(t, other.instance, waiting.ID, "waiting job stopped through the other node", "CANCELLED")
+	checkStopped(t, runner.instance, waiting.ID, "waiting job stopped through the other node")
+
+	// Any node serves the outputs of a job that another node ran.
+	out := other.execute("seattle-weather", nil)
+	out = other.waitFinal(out.ID)
+	if out.State != "COMPLETED" || len(out.Outputs) == 0 || out.Node == nil {
+		t.Fatalf("seattle-weather job: state %s, %d outputs, node %v; want COMPLETED with outputs and a node",
+			out.State, len(out.Outputs), out.Node)
+	}
+	reader := c.other(*out.Node)
+	for _, o := range out.Outputs {
+		resp := reader.do("GET", o.URL, nil, nil)
+		expectStatus(t, resp, http.StatusOK)
+		body, _ := io.ReadAll(resp.Body)
+		if int64(len(body)) != o.Bytes || !bytes.Contains(body, []byte(",")) {
+			t.Errorf("output %s of a job on %s, read through %s: %d bytes, want %d of CSV",
+				o.Name, *out.Node, reader.name, len(body), o.Bytes)
+		}
+	}
+
+	// The job of a killed node, stopped through a survivor, ends
+	// CANCELLED once the node's lease expires, and never runs again.
+	holder = runner.job(holder.ID)
+	if holder.State != "RUNNING" || holder.Node == nil {
+		t.Fatalf("job %s: state %s on node %v, want RUNNING on a node", holder.ID, holder.State, holder.Node)
+	}
+	dead, survivor := c.node(*holder.Node), c.other(*holder.Node)
+	c.mu.Lock()
+	dead.killed = true
+	c.mu.Unlock()
+	dead.kill()
+	stopThrough(t, survivor.instance, holder.ID, "stopped after its node died", "CANCELLING", "CANCELLED")
+	survivor.waitFinal(holder.ID)
+	if j := checkStopped(t, survivor.instance, holder.ID, "stopped after its node died"); j.Attempt != 1 {
+		t.Errorf("job of the killed node, stopped: attempt %d, want 1", j.Attempt)
+	}
+	c.checkIdle()
+}
+
+// stopThrough stops job id through s and checks that the returned job is
+// in one of the states.
+func stopThrough(t *testing.T, s *instance, id, reason string, states ...string) {
+	t.Helper()
+	var j crashJob
+	body := map[string]any{"by": "cluster-test", "reason": reason}
+	expectStatus(t, s.do("POST", "/api/v1/jobs/"+id+"/stop", body, &j), http.StatusOK)
+	for _, state := range states {
+		if j.State == state {
+			return
+		}
+	}
+	t.Errorf("stop of job %s (%s) returned state %s, want one of %v", id, reason, j.State, states)
+}
+
+// checkStopped checks that s shows job id CANCELLED with the stop record
+// of stopThrough, and returns the job.
+func checkStopped(t *testing.T, s *instance, id, reason string) crashJob {
+	t.Helper()
+	var j crashJob
+	expectStatus(t, s.do("GET", "/api/v1/jobs/"+id, nil, &j), http.StatusOK)
+	if j.State != "CANCELLED" {
+		t.Errorf("job %s (%s): state %s, want CANCELLED", id, reason, j.State)
+	}
+	switch {
+	case j.Stop == nil:
+		t.Errorf("job %s (%s): stop record is null", id, reason)
+	case j.Stop.By != "cluster-test":
+		t.Errorf("job %s (%s): stopped by %q, want cluster-test", id, reason, j.Stop.By)
+	case j.Stop.Reason != reason:
+		t.Errorf("job %s: stop reason %q, want %q", id, j.Stop.Reason, reason)
+	}
+	if j.FinishedAt == nil {
+		t.Fatalf("job %s (%s): finishedAt is null", id, reason)
+	}
+	return j
+}
