@@ -66,13 +66,22 @@ func (p *Pool) observeLocked(prev, next *Job) {
 	if len(p.observers) == 0 {
 		return
 	}
-	now := time.Now()
+	for _, e := range changeEvents(prev, next, time.Now()) {
+		p.emitLocked(e)
+	}
+}
+
+// changeEvents returns the events of the change from prev to next, as
+// observeLocked reports them.
+func changeEvents(prev, next *Job, now time.Time) []Event {
+	var events []Event
 	if prev != nil {
-		p.observeBlocksLocked(prev, next, now)
+		events = appendBlockEvents(events, prev, next, now)
 	}
 	if prev == nil || prev.State != next.State {
-		p.emitLocked(jobEvent(next, now))
+		events = append(events, jobEvent(next, now))
 	}
+	return events
 }
 
 // observeRecoveredLocked reports a job that recovery queued again: the
@@ -83,11 +92,15 @@ func (p *Pool) observeRecoveredLocked(prev, next *Job) {
 		return
 	}
 	now := time.Now()
-	p.observeBlocksLocked(prev, next, now)
+	for _, e := range appendBlockEvents(nil, prev, next, now) {
+		p.emitLocked(e)
+	}
 	p.emitLocked(jobEvent(next, now))
 }
 
-func (p *Pool) observeBlocksLocked(prev, next *Job, now time.Time) {
+// appendBlockEvents appends to events an event for each block run whose
+// state differs between prev and next.
+func appendBlockEvents(events []Event, prev, next *Job, now time.Time) []Event {
 	before := make(map[string]BlockState, len(prev.Blocks))
 	for _, b := range prev.Blocks {
 		before[b.Name] = b.State
@@ -96,8 +109,9 @@ func (p *Pool) observeBlocksLocked(prev, next *Job, now time.Time) {
 		if state, ok := before[b.Name]; ok && state == b.State {
 			continue
 		}
-		p.emitLocked(blockEvent(next, b, now))
+		events = append(events, blockEvent(next, b, now))
 	}
+	return events
 }
 
 func (p *Pool) emitLocked(e Event) {

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,13 +51,34 @@ type StopRequest struct {
 
 // Register adds the job and settings endpoints to rg, the /api/v1 group.
 func (p *Pool) Register(rg *gin.RouterGroup) {
-	rg.GET("/jobs", httpapi.Handle(p.listJobs))
-	rg.GET("/jobs/:job", httpapi.Handle(p.getJob))
-	rg.POST("/jobs/:job/stop", httpapi.Handle(p.stopJob))
-	rg.GET("/jobs/:job/definition", httpapi.Handle(p.getDefinition))
-	rg.GET("/jobs/:job/outputs/*file", httpapi.Handle(p.getOutput))
-	rg.GET("/settings", httpapi.Handle(p.getSettings))
-	rg.PATCH("/settings", httpapi.Handle(p.patchSettings))
+	handlers{svc: p, outputRoot: p.cfg.OutputRoot}.register(rg)
+}
+
+// jobService is what the job and settings endpoints serve: a *Pool or a
+// *Cluster.
+type jobService interface {
+	Jobs(ctx context.Context, filter JobFilter) ([]*Job, int, error)
+	Job(ctx context.Context, id string) (*Job, error)
+	StopJob(ctx context.Context, id, by, reason string) (*Job, error)
+	Settings() Settings
+	UpdateSettings(ctx context.Context, update SettingsUpdate) (Settings, error)
+}
+
+// handlers serves the job and settings endpoints of a jobService whose
+// jobs write their outputs under outputRoot.
+type handlers struct {
+	svc        jobService
+	outputRoot string
+}
+
+func (h handlers) register(rg *gin.RouterGroup) {
+	rg.GET("/jobs", httpapi.Handle(h.listJobs))
+	rg.GET("/jobs/:job", httpapi.Handle(h.getJob))
+	rg.POST("/jobs/:job/stop", httpapi.Handle(h.stopJob))
+	rg.GET("/jobs/:job/definition", httpapi.Handle(h.getDefinition))
+	rg.GET("/jobs/:job/outputs/*file", httpapi.Handle(h.getOutput))
+	rg.GET("/settings", httpapi.Handle(h.getSettings))
+	rg.PATCH("/settings", httpapi.Handle(h.patchSettings))
 }
 
 // SubmitProblem maps an error of Pool.Submit to the problem document that
@@ -109,12 +131,12 @@ func jobProblem(err error, id string) error {
 //	@Failure		422		{object}	httpapi.Problem	"An invalid query parameter"
 //	@Security		BearerAuth
 //	@Router			/api/v1/jobs [get]
-func (p *Pool) listJobs(c *gin.Context) error {
+func (h handlers) listJobs(c *gin.Context) error {
 	filter, err := parseJobQuery(c)
 	if err != nil {
 		return err
 	}
-	jobs, total, err := p.Jobs(c.Request.Context(), filter)
+	jobs, total, err := h.svc.Jobs(c.Request.Context(), filter)
 	if err != nil {
 		return err
 	}
@@ -184,9 +206,9 @@ type JobDefinition struct {
 //	@Failure		404	{object}	httpapi.Problem
 //	@Security		BearerAuth
 //	@Router			/api/v1/jobs/{job}/definition [get]
-func (p *Pool) getDefinition(c *gin.Context) error {
+func (h handlers) getDefinition(c *gin.Context) error {
 	id := c.Param("job")
-	job, err := p.Job(c.Request.Context(), id)
+	job, err := h.svc.Job(c.Request.Context(), id)
 	if err != nil {
 		return jobProblem(err, id)
 	}
@@ -213,9 +235,9 @@ func (p *Pool) getDefinition(c *gin.Context) error {
 //	@Failure		404	{object}	httpapi.Problem	"JOB_NOT_FOUND"
 //	@Security		BearerAuth
 //	@Router			/api/v1/jobs/{job} [get]
-func (p *Pool) getJob(c *gin.Context) error {
+func (h handlers) getJob(c *gin.Context) error {
 	id := c.Param("job")
-	job, err := p.Job(c.Request.Context(), id)
+	job, err := h.svc.Job(c.Request.Context(), id)
 	if err != nil {
 		return jobProblem(err, id)
 	}
@@ -240,7 +262,7 @@ func (p *Pool) getJob(c *gin.Context) error {
 //	@Failure		422		{object}	httpapi.Problem	"A field is too long"
 //	@Security		BearerAuth
 //	@Router			/api/v1/jobs/{job}/stop [post]
-func (p *Pool) stopJob(c *gin.Context) error {
+func (h handlers) stopJob(c *gin.Context) error {
 	id := c.Param("job")
 	var req StopRequest
 	if err := httpapi.DecodeJSON(c, &req, 16<<10, true); err != nil {
@@ -264,7 +286,7 @@ func (p *Pool) stopJob(c *gin.Context) error {
 		req.By = c.ClientIP()
 	}
 
-	job, err := p.StopJob(c.Request.Context(), id, req.By, req.Reason)
+	job, err := h.svc.StopJob(c.Request.Context(), id, req.By, req.Reason)
 	if err != nil {
 		return jobProblem(err, id)
 	}
@@ -288,16 +310,16 @@ func (p *Pool) stopJob(c *gin.Context) error {
 //	@Failure		416		{string}	string			"The Range header names no byte of the file"
 //	@Security		BearerAuth
 //	@Router			/api/v1/jobs/{job}/outputs/{file} [get]
-func (p *Pool) getOutput(c *gin.Context) error {
+func (h handlers) getOutput(c *gin.Context) error {
 	id := c.Param("job")
 	if _, err := uuid.Parse(id); err != nil {
 		return jobProblem(ErrJobNotFound, id)
 	}
-	if _, err := p.Job(c.Request.Context(), id); err != nil {
+	if _, err := h.svc.Job(c.Request.Context(), id); err != nil {
 		return jobProblem(err, id)
 	}
 	name := strings.TrimPrefix(c.Param("file"), "/")
-	file, info, err := p.openOutput(id, name)
+	file, info, err := h.openOutput(id, name)
 	if err != nil {
 		httpapi.Logger(c).Debug("output not served", "job_id", id, "file", name, "error", err)
 		return httpapi.NotFound(httpapi.CodeOutputNotFound, fmt.Sprintf("job %s has no output file %q", id, name))
@@ -311,14 +333,14 @@ func (p *Pool) getOutput(c *gin.Context) error {
 // openOutput opens the regular file name, a slash-separated path, inside
 // the output directory of job id. os.Root rejects paths that leave the
 // directory through ".." or a symbolic link.
-func (p *Pool) openOutput(id, name string) (*os.File, fs.FileInfo, error) {
-	if p.cfg.OutputRoot == "" {
+func (h handlers) openOutput(id, name string) (*os.File, fs.FileInfo, error) {
+	if h.outputRoot == "" {
 		return nil, nil, errors.New("no output root is configured")
 	}
 	if !fs.ValidPath(name) || name == "." {
 		return nil, nil, fmt.Errorf("invalid output path %q", name)
 	}
-	root, err := os.OpenRoot(filepath.Join(p.cfg.OutputRoot, id))
+	root, err := os.OpenRoot(filepath.Join(h.outputRoot, id))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -339,14 +361,14 @@ func (p *Pool) openOutput(id, name string) (*os.File, fs.FileInfo, error) {
 //
 //	@Summary		Get pool settings
 //	@ID				getSettings
-//	@Description	Returns the slot limit in force, the requested and maximum slot limits, and the queue limit.
+//	@Description	Returns the slot limit in force, the requested and maximum slot limits, the queue limit and, on a cluster node, the cluster-wide slot limit. On a cluster node the slot limit in force and its maximum are this node's.
 //	@Tags			settings
 //	@Produce		json
 //	@Success		200	{object}	Settings
 //	@Security		BearerAuth
 //	@Router			/api/v1/settings [get]
-func (p *Pool) getSettings(c *gin.Context) error {
-	c.JSON(http.StatusOK, p.Settings())
+func (h handlers) getSettings(c *gin.Context) error {
+	c.JSON(http.StatusOK, h.svc.Settings())
 	return nil
 }
 
@@ -354,20 +376,21 @@ func (p *Pool) getSettings(c *gin.Context) error {
 //
 //	@Summary		Change pool settings
 //	@ID				updateSettings
-//	@Description	Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once, and lowering it stops no running job.
+//	@Description	Sets the requested slot limit, the queue limit, the cluster-wide slot limit, or several. The values survive restarts and, in a cluster, apply to every node, each capping the slot limit at its own cores. Raising a limit starts waiting jobs at once, and lowering it stops no running job. clusterConcurrentJobs: null removes the cluster-wide limit; a server that is not a cluster node rejects a value for it.
 //	@Tags			settings
 //	@Accept			json
 //	@Produce		json
 //	@Param			body	body		SettingsUpdate	false	"The settings to change"
 //	@Success		200		{object}	Settings
 //	@Failure		400		{object}	httpapi.Problem	"The body is not valid JSON or has an unknown field"
-//	@Failure		422		{object}	httpapi.Problem	"A value is not an integer of 1 or more"
+//	@Failure		422		{object}	httpapi.Problem	"A value is not an integer of 1 or more, or a cluster-wide limit was sent to a server that is not a cluster node"
 //	@Security		BearerAuth
 //	@Router			/api/v1/settings [patch]
-func (p *Pool) patchSettings(c *gin.Context) error {
+func (h handlers) patchSettings(c *gin.Context) error {
 	var body struct {
 		ConcurrentJobs json.RawMessage `json:"concurrentJobs"`
 		QueueLimit     json.RawMessage `json:"queueLimit"`
+		ClusterJobs    json.RawMessage `json:"clusterConcurrentJobs"`
 	}
 	if err := httpapi.DecodeJSON(c, &body, 16<<10, true); err != nil {
 		return err
@@ -376,11 +399,13 @@ func (p *Pool) patchSettings(c *gin.Context) error {
 	var errs []httpapi.FieldError
 	update.ConcurrentJobs = parsePositiveInt("concurrentJobs", body.ConcurrentJobs, &errs)
 	update.QueueLimit = parsePositiveInt("queueLimit", body.QueueLimit, &errs)
+	update.ClusterConcurrentJobs = parsePositiveInt("clusterConcurrentJobs", body.ClusterJobs, &errs)
+	update.NoClusterLimit = strings.TrimSpace(string(body.ClusterJobs)) == "null"
 	if len(errs) > 0 {
 		return httpapi.Validation("invalid settings", errs)
 	}
 
-	settings, err := p.UpdateSettings(c.Request.Context(), update)
+	settings, err := h.svc.UpdateSettings(c.Request.Context(), update)
 	var invalid *SettingsError
 	if errors.As(err, &invalid) {
 		return httpapi.Validation("invalid settings", []httpapi.FieldError{{Field: invalid.Field, Message: invalid.Field + " " + invalid.Message}})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -54,34 +55,34 @@ func (p *Pool) run(ctx context.Context, aj *activeJob, job *Job) {
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errJobTimeout)
 		defer cancel()
 	}
-	outcome, err := p.execute(ctx, aj, job)
+	outcome, err := execute(ctx, p.cfg, p.runner, job, func(run BlockRun) { p.updateBlock(aj, run) }, p.log)
 	p.finish(aj, outcome, err, context.Cause(ctx))
 }
 
-// execute names the job's output directory and calls the runner,
-// turning a panic into a *panicError.
-func (p *Pool) execute(ctx context.Context, aj *activeJob, job *Job) (outcome Outcome, err error) {
-	if err := p.prepareOutputDir(job); err != nil {
+// execute names the job's output directory and calls runner, turning a
+// panic into a *panicError.
+func execute(ctx context.Context, cfg Config, runner Runner, job *Job, update func(BlockRun), log *slog.Logger) (outcome Outcome, err error) {
+	if err := cfg.prepareOutputDir(job); err != nil {
 		return Outcome{}, err
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			p.log.Error("runner panicked", "job_id", job.ID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			log.Error("runner panicked", "job_id", job.ID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			err = &panicError{value: r}
 		}
 	}()
-	return p.runner.Run(ctx, job, func(run BlockRun) { p.updateBlock(aj, run) })
+	return runner.Run(ctx, job, update)
 }
 
 // prepareOutputDir sets job.OutputDir to OutputRoot/<id>. The runner
 // creates the directory when it writes the first file, because a mkdir
 // costs as much as the rest of a trivial job. A second attempt starts
 // without the directory, since the first one may have left partial files.
-func (p *Pool) prepareOutputDir(job *Job) error {
-	if p.cfg.OutputRoot == "" {
+func (cfg Config) prepareOutputDir(job *Job) error {
+	if cfg.OutputRoot == "" {
 		return nil
 	}
-	dir := filepath.Join(p.cfg.OutputRoot, job.ID)
+	dir := filepath.Join(cfg.OutputRoot, job.ID)
 	if job.Attempt > 1 {
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("clearing output directory of attempt %d: %w", job.Attempt-1, err)
@@ -173,7 +174,7 @@ func (p *Pool) finish(aj *activeJob, outcome Outcome, runErr, cause error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 
-	final := p.finalRecordLocked(aj, outcome, runErr, cause)
+	final := p.cfg.finalRecord(aj, outcome, runErr, cause)
 	line := aj.line
 	line.holder = nil
 	changes := append([]change{{aj: aj, next: final}}, promotion(line.head)...)
@@ -273,13 +274,14 @@ func (p *Pool) logFinish(job *Job) {
 	p.log.Debug("job finished", "job_id", job.ID, "state", job.State, "error_type", job.Error.Type, "error", job.Error.Message)
 }
 
-// finalRecordLocked returns the final record of a run that returned
-// outcome and runErr, where cause is the cause of the run's context.
-func (p *Pool) finalRecordLocked(aj *activeJob, outcome Outcome, runErr, cause error) *Job {
+// finalRecord returns the final record of aj's run that returned outcome
+// and runErr, where cause is the cause of the run's context. The caller
+// holds the lock that guards aj.
+func (cfg Config) finalRecord(aj *activeJob, outcome Outcome, runErr, cause error) *Job {
 	final := aj.job.Clone()
 	final.FinishedAt = timestamp.Ptr(time.Now())
 	final.Result = outcome.Result
-	final.Outputs = p.outputsWithURLs(final.ID, outcome.Outputs)
+	final.Outputs = cfg.outputsWithURLs(final.ID, outcome.Outputs)
 	final.State, final.Error = endState(aj, runErr, cause)
 	final.Blocks = settleBlocks(final.Blocks)
 	return final
@@ -344,11 +346,11 @@ func settleBlocks(blocks []BlockRun) []BlockRun {
 
 // outputsWithURLs returns a copy of outputs with every missing URL set to
 // the job's download endpoint.
-func (p *Pool) outputsWithURLs(id string, outputs []Output) []Output {
+func (cfg Config) outputsWithURLs(id string, outputs []Output) []Output {
 	result := make([]Output, len(outputs))
 	for i, out := range outputs {
 		if out.URL == "" {
-			out.URL = p.cfg.BaseURL + outputPath(id, out.Name)
+			out.URL = cfg.BaseURL + outputPath(id, out.Name)
 		}
 		result[i] = out
 	}

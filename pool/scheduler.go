@@ -48,6 +48,10 @@ type activeJob struct {
 	// written alone, and blockWrite is the pending delayed write, if any.
 	blocksStoredAt time.Time
 	blockWrite     *time.Timer
+	// claimedAt and leaseLost serve a cluster node: when it claimed the
+	// job, and whether it lost its lease on the job since.
+	claimedAt time.Time
+	leaseLost bool
 }
 
 // lockLine is the lock of one lock key and the jobs waiting for it.

@@ -10,6 +10,8 @@ import (
 const (
 	settingConcurrentJobs = "pool.concurrent_jobs"
 	settingQueueLimit     = "pool.queue_limit"
+	// settingClusterJobs is the cluster-wide slot limit, "0" for none.
+	settingClusterJobs = "pool.cluster_concurrent_jobs"
 )
 
 // Settings are the pool's limits as GET /settings shows them.
@@ -24,6 +26,10 @@ type Settings struct {
 	MaxConcurrentJobs int `json:"maxConcurrentJobs"`
 	// QueueLimit is the maximum number of waiting jobs.
 	QueueLimit int `json:"queueLimit"`
+	// ClusterConcurrentJobs caps the running jobs of all nodes of a
+	// cluster together; null means no cluster-wide cap, and it is always
+	// null on a server that is not a cluster node.
+	ClusterConcurrentJobs *int `json:"clusterConcurrentJobs" extensions:"x-nullable"`
 }
 
 // SettingsUpdate changes the settings whose fields are set.
@@ -33,6 +39,12 @@ type SettingsUpdate struct {
 	ConcurrentJobs *int `json:"concurrentJobs,omitempty" minimum:"1"`
 	// QueueLimit is the maximum number of waiting jobs, 1 or more.
 	QueueLimit *int `json:"queueLimit,omitempty" minimum:"1"`
+	// ClusterConcurrentJobs sets the cluster-wide slot limit, 1 or more,
+	// on a cluster node; null removes it.
+	ClusterConcurrentJobs *int `json:"clusterConcurrentJobs,omitempty" minimum:"1" extensions:"x-nullable"`
+	// NoClusterLimit removes the cluster-wide slot limit. PATCH sets it
+	// for "clusterConcurrentJobs": null.
+	NoClusterLimit bool `json:"-"`
 }
 
 // Settings returns the limits in force.
@@ -60,23 +72,20 @@ func (p *Pool) SetConcurrentJobs(ctx context.Context, n int) (Settings, error) {
 }
 
 // UpdateSettings validates and stores the set fields of update in one
-// transaction, applies them and returns the new settings. An invalid value
-// returns a *SettingsError and changes nothing. A lower queue limit
+// transaction, applies them and returns the new settings. An invalid value,
+// and a cluster-wide limit, which a single server does not have, return a
+// *SettingsError and change nothing. A lower queue limit
 // rejects new submissions until the queue is below it, but keeps the jobs
 // already waiting.
 func (p *Pool) UpdateSettings(ctx context.Context, update SettingsUpdate) (Settings, error) {
-	values := map[string]string{}
-	if n := update.ConcurrentJobs; n != nil {
-		if *n < 1 {
-			return Settings{}, &SettingsError{Field: "concurrentJobs", Message: fmt.Sprintf("must be 1 or more, not %d", *n)}
-		}
-		values[settingConcurrentJobs] = strconv.Itoa(*n)
+	if update.ClusterConcurrentJobs != nil {
+		return Settings{}, &SettingsError{Field: "clusterConcurrentJobs",
+			Message: "applies only to the nodes of a cluster, which run with --cluster"}
 	}
-	if n := update.QueueLimit; n != nil {
-		if *n < 1 {
-			return Settings{}, &SettingsError{Field: "queueLimit", Message: fmt.Sprintf("must be 1 or more, not %d", *n)}
-		}
-		values[settingQueueLimit] = strconv.Itoa(*n)
+	update.NoClusterLimit = false
+	values, err := update.values()
+	if err != nil {
+		return Settings{}, err
 	}
 
 	p.mu.Lock()
@@ -98,6 +107,32 @@ func (p *Pool) UpdateSettings(ctx context.Context, update SettingsUpdate) (Setti
 		"requested_concurrent_jobs", settings.RequestedConcurrentJobs, "queue_limit", settings.QueueLimit)
 	p.dispatchLocked()
 	return settings, nil
+}
+
+// values validates update and returns the store values of its set
+// fields.
+func (u SettingsUpdate) values() (map[string]string, error) {
+	values := map[string]string{}
+	for _, field := range []struct {
+		name, key string
+		value     *int
+	}{
+		{"concurrentJobs", settingConcurrentJobs, u.ConcurrentJobs},
+		{"queueLimit", settingQueueLimit, u.QueueLimit},
+		{"clusterConcurrentJobs", settingClusterJobs, u.ClusterConcurrentJobs},
+	} {
+		if field.value == nil {
+			continue
+		}
+		if *field.value < 1 {
+			return nil, &SettingsError{Field: field.name, Message: fmt.Sprintf("must be 1 or more, not %d", *field.value)}
+		}
+		values[field.key] = strconv.Itoa(*field.value)
+	}
+	if u.NoClusterLimit {
+		values[settingClusterJobs] = "0"
+	}
+	return values, nil
 }
 
 // loadSettingsLocked replaces the configured limits with the stored ones.

@@ -3,7 +3,6 @@ package pool
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/lambdaflow/lambdaflow/internal/timestamp"
 )
@@ -65,13 +64,7 @@ func (p *Pool) stopInactive(ctx context.Context, id string, started bool) error 
 
 // stopWaitingLocked cancels a QUEUED or BLOCKED job.
 func (p *Pool) stopWaitingLocked(ctx context.Context, aj *activeJob, record *StopRecord) error {
-	final := aj.job.Clone()
-	final.State = StateCancelled
-	final.FinishedAt = timestamp.Ptr(time.Now())
-	final.Stop = record
-	final.Error = &JobError{Type: ErrorCancelled, Message: stopMessage(record)}
-	final.Blocks = settleBlocks(final.Blocks)
-
+	final := cancelledRecord(aj.job, record)
 	changes := []change{{aj: aj, next: final}}
 	if aj.line.head == aj && aj.line.holder == nil {
 		changes = append(changes, promotion(aj.next)...)

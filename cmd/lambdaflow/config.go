@@ -11,11 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/pflag"
 
 	"github.com/lambdaflow/lambdaflow/internal/auth"
 	"github.com/lambdaflow/lambdaflow/internal/database"
 	"github.com/lambdaflow/lambdaflow/monitor"
+	"github.com/lambdaflow/lambdaflow/pool"
 )
 
 // serveConfig holds the settings of `lambdaflow serve`. Each has a flag
@@ -25,6 +27,10 @@ type serveConfig struct {
 	Addr                 string
 	DataDir              string
 	Database             string
+	Cluster              bool
+	NodeName             string
+	NodeLease            time.Duration
+	ClusterPoll          time.Duration
 	FilesDir             string
 	ConcurrentJobs       int
 	QueueLimit           int
@@ -64,6 +70,10 @@ func (c *serveConfig) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address, host:port")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the database and the jobs' output directories")
 	fs.StringVar(&c.Database, "database", "", "PostgreSQL URL, postgres://user:password@host:port/dbname, to store projects, jobs, instances and samples in instead of <data-dir>/lambdaflow.db; environment variable LAMBDAFLOW_DATABASE_URL")
+	fs.BoolVar(&c.Cluster, "cluster", false, "run as one node of a cluster: several nodes on one --database share one queue; needs --database")
+	fs.StringVar(&c.NodeName, "node-name", "", "name of this cluster node, unique among the running nodes (default the host name and a random suffix)")
+	fs.DurationVar(&c.NodeLease, "node-lease", pool.DefaultLease, "how long a cluster node holds a running job without renewing its lease; a dead node's jobs are queued again after it")
+	fs.DurationVar(&c.ClusterPoll, "cluster-poll", pool.DefaultPoll, "interval of the cluster node's slow poll, the safety net behind notifications")
 	fs.StringVar(&c.FilesDir, "files-dir", "", "directory that reading blocks and file parameters resolve paths against (default <data-dir>/files)")
 	fs.IntVar(&c.ConcurrentJobs, "concurrent-jobs", 1, "slots: jobs that may run at once, capped at the usable CPU cores; a value set at run time with PATCH /api/v1/settings is kept across restarts and wins")
 	fs.IntVar(&c.QueueLimit, "queue-limit", 10000, "maximum number of waiting (QUEUED or BLOCKED) jobs; more submissions get 429; a value set with PATCH /api/v1/settings is kept across restarts and wins")
@@ -150,6 +160,7 @@ func (c *serveConfig) finish() error {
 	if err := checkDatabaseURL(c.Database); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.checkCluster()...)
 	if _, err := c.level(); err != nil {
 		errs = append(errs, err)
 	}
@@ -171,6 +182,32 @@ func (c *serveConfig) finish() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// checkCluster checks the cluster flags and names the node when no
+// --node-name is given.
+func (c *serveConfig) checkCluster() []error {
+	var errs []error
+	if c.Cluster && c.Database == "" {
+		errs = append(errs, errors.New("--cluster needs --database: the nodes of a cluster share a PostgreSQL database"))
+	}
+	if c.NodeLease < 300*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--node-lease must be at least 300ms, got %s", c.NodeLease))
+	}
+	if c.ClusterPoll < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--cluster-poll must be at least 10ms, got %s", c.ClusterPoll))
+	}
+	if len(c.NodeName) > 200 || strings.ContainsFunc(c.NodeName, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		errs = append(errs, fmt.Errorf("--node-name must be at most 200 characters without control characters, got %q", c.NodeName))
+	}
+	if c.Cluster && c.NodeName == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			host = "node"
+		}
+		c.NodeName = host + "-" + uuid.NewString()[:8]
+	}
+	return errs
 }
 
 func (c *serveConfig) checkMonitor() []error {

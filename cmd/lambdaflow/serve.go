@@ -64,11 +64,28 @@ type server struct {
 	// checkpointer moves a SQLite database's WAL into its file, off the
 	// commits of requests and jobs. It is nil on PostgreSQL.
 	checkpointer *database.Checkpointer
-	pool         *pool.Pool
+	pool         scheduler
 	monitor      *monitor.Monitor
 	lambda       *lambda.Service
 	http         *http.Server
 	ready        atomic.Bool
+}
+
+// scheduler is the job pool: a *pool.Pool on a single server, a
+// *pool.Cluster on a node of a cluster.
+type scheduler interface {
+	monitor.Jobs
+	Submit(ctx context.Context, sub pool.Submission) (*pool.Job, error)
+	Job(ctx context.Context, id string) (*pool.Job, error)
+	Await(ctx context.Context, id string) (*pool.Job, error)
+	StopJob(ctx context.Context, id, by, reason string) (*pool.Job, error)
+	ActiveJobIDs(lockKey string) []string
+	Reserve(n int, timeout time.Duration) error
+	Settings() pool.Settings
+	Register(rg *gin.RouterGroup)
+	Start(ctx context.Context) error
+	Shutdown(ctx context.Context) error
+	Stop()
 }
 
 // serve runs the service until ctx is cancelled, then shuts it down in
@@ -90,7 +107,7 @@ func serve(ctx context.Context, cfg *serveConfig) error {
 	}
 	logger.Info("lambdaflow serving", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "database", cfg.databaseName(),
 		"files_dir", cfg.FilesDir, "concurrent_jobs", s.pool.Settings().ConcurrentJobs,
-		"api_tokens", cfg.tokens.Len())
+		"api_tokens", cfg.tokens.Len(), "cluster_node", cfg.NodeName)
 	if cfg.serving != nil {
 		cfg.serving(ln.Addr().String())
 	}
@@ -137,10 +154,16 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 	executor := projects.NewExecutor(projects.ExecutorConfig{
 		FilesDir: cfg.FilesDir, OutputRoot: outputRoot, ResultRows: cfg.ResultRows, Logger: s.logger,
 	})
-	s.pool, err = pool.New(pool.Config{
+	poolCfg := pool.Config{
 		ConcurrentJobs: cfg.ConcurrentJobs, QueueLimit: cfg.QueueLimit,
 		OutputRoot: outputRoot, JobTimeout: cfg.JobTimeout, MaxJobTimeout: cfg.MaxJobTimeout, Logger: s.logger,
-	}, pool.NewSQLStore(db), executor)
+	}
+	if cfg.Cluster {
+		s.pool, err = pool.NewCluster(pool.ClusterConfig{Config: poolCfg, Node: cfg.NodeName,
+			Lease: cfg.NodeLease, Poll: cfg.ClusterPoll}, db, executor)
+	} else {
+		s.pool, err = pool.New(poolCfg, pool.NewSQLStore(db), executor)
+	}
 	if err != nil {
 		return nil, s.abort(err)
 	}
@@ -190,8 +213,12 @@ func (s *server) openDatabase(ctx context.Context) (*database.DB, error) {
 		return database.OpenWith(ctx, filepath.Join(s.cfg.DataDir, "lambdaflow.db"),
 			database.Options{BackgroundCheckpoints: true})
 	}
-	// The pool keeps its queue in memory, so two nodes on one database
-	// would run the same jobs twice; the node lock rejects the second.
+	if s.cfg.Cluster {
+		return database.OpenPostgresClusterNode(ctx, s.cfg.Database, s.cfg.NodeName)
+	}
+	// A single server keeps its queue in memory, so two of them on one
+	// database would run the same jobs twice; the node lock rejects the
+	// second.
 	return database.OpenPostgresNode(ctx, s.cfg.Database)
 }
 

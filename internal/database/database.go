@@ -34,6 +34,10 @@ type DB struct {
 	// unlock releases the node lock of a PostgreSQL database; see
 	// LockNode.
 	unlock func() error
+	// url and schema are the connection URL and current schema of a
+	// PostgreSQL database, for Listen and AdvisoryKey.
+	url    string
+	schema string
 }
 
 // Dialect returns the database system behind db.

@@ -30,7 +30,7 @@ const maxOpenConns = 10
 // ErrNodeLocked means another lambdaflow node holds the node lock of the
 // database.
 var ErrNodeLocked = errors.New("another lambdaflow node is using this database; " +
-	"running several nodes on one database is not supported yet")
+	"several nodes can share one database only when every node runs with --cluster")
 
 // OpenPostgres connects to the PostgreSQL database at rawURL, a URL such
 // as postgres://user:password@host:5432/dbname?sslmode=disable, and
@@ -41,7 +41,7 @@ var ErrNodeLocked = errors.New("another lambdaflow node is using this database; 
 // advisory transaction lock (pg_advisory_xact_lock), so nodes that start
 // at once apply each migration exactly once.
 func OpenPostgres(ctx context.Context, rawURL string) (*DB, error) {
-	return openPostgres(ctx, rawURL, false)
+	return openPostgres(ctx, rawURL, nil)
 }
 
 // OpenPostgresNode opens the database like OpenPostgres, but takes the
@@ -49,10 +49,10 @@ func OpenPostgres(ctx context.Context, rawURL string) (*DB, error) {
 // changes the schema under another node that runs. It returns an error
 // wrapping ErrNodeLocked when another node holds the lock.
 func OpenPostgresNode(ctx context.Context, rawURL string) (*DB, error) {
-	return openPostgres(ctx, rawURL, true)
+	return openPostgres(ctx, rawURL, (*DB).LockNode)
 }
 
-func openPostgres(ctx context.Context, rawURL string, lockNode bool) (*DB, error) {
+func openPostgres(ctx context.Context, rawURL string, lock func(*DB, context.Context) error) (*DB, error) {
 	shown := RedactURL(rawURL)
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
@@ -62,13 +62,17 @@ func openPostgres(ctx context.Context, rawURL string, lockNode bool) (*DB, error
 	sqlDB.SetMaxOpenConns(maxOpenConns)
 	sqlDB.SetMaxIdleConns(maxOpenConns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{db: sqlDB, dialect: Postgres}
+	db := &DB{db: sqlDB, dialect: Postgres, url: rawURL}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connecting to database %s: %w", shown, err)
 	}
-	if lockNode {
-		if err := db.LockNode(ctx); err != nil {
+	if db.schema, err = currentSchema(ctx, sqlDB); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database %s: %w", shown, err)
+	}
+	if lock != nil {
+		if err := lock(db, ctx); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("database %s: %w", shown, err)
 		}
@@ -192,7 +196,7 @@ func (db *DB) LockNode(ctx context.Context) error {
 	return nil
 }
 
-// querier is a *sql.Tx or *sql.Conn.
+// querier is a *sql.DB, *sql.Tx or *sql.Conn.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
