@@ -193,6 +193,17 @@ func (c *cluster) count(query string, args ...any) int {
 	return n
 }
 
+// killNode kills the live node named name with SIGKILL, waits for it to
+// exit, and takes it out of the live nodes.
+func (c *cluster) killNode(name string) {
+	c.t.Helper()
+	n := c.node(name)
+	c.mu.Lock()
+	n.killed = true
+	c.mu.Unlock()
+	n.kill()
+}
+
 // killRecord is what a test saw of a node it killed: when it sent
 // SIGKILL, when the process had exited, and the jobs the node held then.
 type killRecord struct {
@@ -228,16 +239,12 @@ func (k *killRecord) job(id string) *heldJob {
 // SIGKILL and reads from the database which jobs it held at its death.
 func (c *cluster) killMidRun(name string, want int) *killRecord {
 	c.t.Helper()
-	n := c.node(name)
 	c.poll(30*time.Second, fmt.Sprintf("node %s to run %d jobs", name, want), func() bool {
 		return c.count(`SELECT count(*) FROM jobs WHERE node = $1 AND state = 'RUNNING'`, name) >= want
 	})
 
-	c.mu.Lock()
-	n.killed = true
-	c.mu.Unlock()
 	k := &killRecord{node: name, sentAt: time.Now(), held: map[string]*heldJob{}}
-	n.kill()
+	c.killNode(name)
 	k.exitedAt = time.Now()
 
 	// The dead node changes nothing any more, and no other node may

@@ -223,15 +223,53 @@ func TestClusterStopReachesAnyNode(t *testing.T) {
 	if holder.State != "RUNNING" || holder.Node == nil {
 		t.Fatalf("job %s: state %s on node %v, want RUNNING on a node", holder.ID, holder.State, holder.Node)
 	}
-	dead, survivor := c.node(*holder.Node), c.other(*holder.Node)
-	c.mu.Lock()
-	dead.killed = true
-	c.mu.Unlock()
-	dead.kill()
+	survivor := c.other(*holder.Node)
+	killed := time.Now()
+	c.killNode(*holder.Node)
 	stopThrough(t, survivor.instance, holder.ID, "stopped after its node died", "CANCELLING", "CANCELLED")
 	survivor.waitFinal(holder.ID)
-	if j := checkStopped(t, survivor.instance, holder.ID, "stopped after its node died"); j.Attempt != 1 {
-		t.Errorf("job of the killed node, stopped: attempt %d, want 1", j.Attempt)
+	orphan := checkStopped(t, survivor.instance, holder.ID, "stopped after its node died")
+	if orphan.Attempt != 1 {
+		t.Errorf("job of the killed node, stopped: attempt %d, want 1", orphan.Attempt)
+	}
+	t.Logf("the stopped job of the killed node ended %s after the kill, with a lease of %s",
+		orphan.FinishedAt.Sub(killed).Round(time.Millisecond), clusterLease)
+	c.checkIdle()
+}
+
+// TestClusterJobInterruptedTwiceFails kills the node that runs a job,
+// then the node that runs it again: the third node ends it FAILED with
+// INTERRUPTED instead of running it a third time.
+func TestClusterJobInterruptedTwiceFails(t *testing.T) {
+	c := newCluster(t)
+	a := c.start("node-a")
+	c.start("node-b")
+	c.start("node-c")
+	a.createSleeper("endless", 3600)
+
+	j := a.execute("endless", nil)
+	j = a.waitState(j.ID, "RUNNING")
+	if j.Node == nil {
+		t.Fatalf("running job %s names no node", j.ID)
+	}
+	first := *j.Node
+	c.killNode(first)
+
+	watcher := c.live()[0]
+	j = watcher.waitJob(j.ID, "running again", func(j job) bool { return j.State == "RUNNING" && j.Attempt == 2 })
+	if j.Node == nil || *j.Node == first {
+		t.Fatalf("attempt 2 of job %s runs on node %v, want a live node", j.ID, j.Node)
+	}
+	second := *j.Node
+	c.killNode(second)
+
+	j = c.live()[0].waitFinal(j.ID)
+	if j.State != "FAILED" || j.Error == nil || j.Error.Type != "INTERRUPTED" {
+		t.Errorf("job interrupted on %s and %s: state %s, error %+v; want FAILED with INTERRUPTED",
+			first, second, j.State, j.Error)
+	}
+	if j.Attempt != 2 {
+		t.Errorf("job interrupted twice: attempt %d, want 2", j.Attempt)
 	}
 	c.checkIdle()
 }

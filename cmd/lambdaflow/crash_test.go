@@ -295,6 +295,13 @@ func logOutcomes(t *testing.T, jobs map[string]crashJob) {
 	t.Logf("%d jobs: %d on attempt 2, %d of them INTERRUPTED", len(jobs), again, interrupted)
 }
 
+// endMessages are the log messages that record the end of a job: a run
+// that finished, and a job that a restarted server or a cluster node
+// ended after the process that ran it stopped.
+var endMessages = map[string]bool{
+	"job finished": true, "job ended by recovery": true, "job of a stopped node ended": true,
+}
+
 // checkEndedOnce checks the final state and attempt of every job, and
 // that no server logged the end of a job twice.
 func checkEndedOnce(t *testing.T, servers []*instance, subs []submission, jobs map[string]crashJob) {
@@ -329,10 +336,13 @@ func checkEndedOnce(t *testing.T, servers []*instance, subs []submission, jobs m
 			if json.Unmarshal([]byte(line), &entry) != nil {
 				continue
 			}
-			if entry.Msg == "job finished" || entry.Msg == "job ended by recovery" {
+			if endMessages[entry.Msg] {
 				ends[entry.JobID]++
 			}
 		}
+	}
+	if len(ends) == 0 && len(subs) > 0 {
+		t.Errorf("no server logged the end of any of %d jobs; run them with --log-level debug", len(subs))
 	}
 	for id, n := range ends {
 		if n > 1 {
