@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -310,4 +314,49 @@ func checkStopped(t *testing.T, s *instance, id, reason string) crashJob {
 		t.Fatalf("job %s (%s): finishedAt is null", id, reason)
 	}
 	return j
+}
+
+// TestClusterRejectsConflictingNodes starts nodes that must not join a
+// running cluster node: one without --cluster, one under a name in use,
+// and one with --cluster but no database. Each must exit with a message
+// that names the conflict, and the cluster node must go on running jobs.
+func TestClusterRejectsConflictingNodes(t *testing.T) {
+	c := newCluster(t)
+	a := c.start("node-a")
+
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"without --cluster", []string{"--database", c.url},
+			"several nodes can share one database only when every node runs with --cluster"},
+		{"name in use", []string{"--database", c.url, "--cluster", "--node-name", "node-a"},
+			`node name "node-a": a running node of this cluster already uses this node name`},
+		{"without --database", []string{"--cluster", "--node-name", "node-z"},
+			"--cluster needs --database"},
+	}
+	for _, tc := range cases {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		args := append(serveArgs(t.TempDir()), tc.args...)
+		cmd := exec.CommandContext(ctx, binary, args...)
+		cmd.Env = append(os.Environ(), "LAMBDAFLOW_DATABASE_URL=")
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err == nil {
+			t.Errorf("node %s exited 0; output:\n%s", tc.name, out)
+			continue
+		}
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("node %s: output does not say %q:\n%s", tc.name, tc.want, out)
+		}
+		if strings.Contains(string(out), "lambdaflow serving") {
+			t.Errorf("node %s served before it exited:\n%s", tc.name, out)
+		}
+	}
+
+	j := a.execute("seattle-weather", nil)
+	if got := a.waitFinal(j.ID); got.State != "COMPLETED" {
+		t.Errorf("cluster node's job after the rejections: state %s, want COMPLETED", got.State)
+	}
 }
