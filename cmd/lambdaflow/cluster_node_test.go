@@ -20,6 +20,11 @@ import (
 // that a killed node's jobs return to the queue within seconds.
 const clusterLease = 2 * time.Second
 
+// clusterSweep is the --lambda-sweep-interval of the test nodes: the
+// sweep removes the instances whose submitting node died before their
+// jobs ended.
+const clusterSweep = time.Second
+
 // clusterSlots is the --concurrent-jobs of the test nodes; a node with
 // fewer usable cores has fewer slots.
 const clusterSlots = 2
@@ -75,7 +80,8 @@ func newCluster(t *testing.T) *cluster {
 func (c *cluster) start(name string, args ...string) *clusterNode {
 	c.t.Helper()
 	all := append(serveArgs(c.dir), "--database", c.url, "--cluster", "--node-name", name,
-		"--node-lease", clusterLease.String(), "--concurrent-jobs", fmt.Sprint(clusterSlots))
+		"--node-lease", clusterLease.String(), "--concurrent-jobs", fmt.Sprint(clusterSlots),
+		"--lambda-sweep-interval", clusterSweep.String())
 	return c.launch(name, append(all, args...), nil)
 }
 
@@ -85,7 +91,8 @@ func (c *cluster) startFromEnv(name string, args ...string) *clusterNode {
 	c.t.Helper()
 	env := []string{"LAMBDAFLOW_DATABASE_URL=" + c.url, "LAMBDAFLOW_CLUSTER=true",
 		"LAMBDAFLOW_NODE_NAME=" + name, "LAMBDAFLOW_NODE_LEASE=" + clusterLease.String(),
-		"LAMBDAFLOW_CONCURRENT_JOBS=" + fmt.Sprint(clusterSlots)}
+		"LAMBDAFLOW_CONCURRENT_JOBS=" + fmt.Sprint(clusterSlots),
+		"LAMBDAFLOW_LAMBDA_SWEEP_INTERVAL=" + clusterSweep.String()}
 	return c.launch(name, append(serveArgs(c.dir), args...), env)
 }
 
@@ -483,6 +490,17 @@ func (c *cluster) checkIdle() {
 	if n := c.count(`SELECT count(*) FROM jobs WHERE state IN ` + activeStates); n != 0 {
 		c.t.Errorf("the database holds %d active jobs after the queue drained, want 0:\n%s", n, c.activeJobs())
 	}
+}
+
+// waitInstancesRemoved waits until the database holds no lambda
+// instance: every job has ended, and each instance is removed when its
+// job ends, by the node that accepted it or else by a sweep.
+func (c *cluster) waitInstancesRemoved() {
+	c.t.Helper()
+	limit := 5*clusterSweep + 10*time.Second
+	c.poll(limit, "the instances of the ended lambda jobs to be removed", func() bool {
+		return c.count(`SELECT count(*) FROM instances`) == 0
+	})
 }
 
 // waitClusterLimit waits until every live node shows want as its

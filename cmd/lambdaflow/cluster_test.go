@@ -79,6 +79,7 @@ func TestClusterKillLosesNoJob(t *testing.T) {
 	checkQueueOrder(t, all, k)
 	c.checkSameOnLiveNodes(all)
 	c.checkIdle()
+	c.waitInstancesRemoved()
 	checkIdle(t, a.instance, delays)
 
 	// The killed node's name may join again, and its node takes jobs.
@@ -154,6 +155,7 @@ func TestClusterLimitCapsAllNodes(t *testing.T) {
 	}
 	checkNodeSlots(t, free, nil, slots)
 	c.checkIdle()
+	c.waitInstancesRemoved()
 }
 
 // submitSleepers submits n jobs of project through the live nodes in
