@@ -1332,7 +1332,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Returns the slot limit in force, the requested and maximum slot limits, and the queue limit.",
+                "description": "Returns the slot limit in force, the requested and maximum slot limits, the queue limit and, on a cluster node, the cluster-wide slot limit. On a cluster node the slot limit in force and its maximum are this node's.",
                 "produces": [
                     "application/json"
                 ],
@@ -1356,7 +1356,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once, and lowering it stops no running job.",
+                "description": "Sets the requested slot limit, the queue limit, the cluster-wide slot limit, or several. The values survive restarts and, in a cluster, apply to every node, each capping the slot limit at its own cores. Raising a limit starts waiting jobs at once, and lowering it stops no running job. clusterConcurrentJobs: null removes the cluster-wide limit; a server that is not a cluster node rejects a value for it.",
                 "consumes": [
                     "application/json"
                 ],
@@ -1392,7 +1392,7 @@ const docTemplate = `{
                         }
                     },
                     "422": {
-                        "description": "A value is not an integer of 1 or more",
+                        "description": "A value is not an integer of 1 or more, or a cluster-wide limit was sent to a server that is not a cluster node",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -2493,6 +2493,7 @@ const docTemplate = `{
                 "id",
                 "instance",
                 "kind",
+                "node",
                 "outputs",
                 "parameters",
                 "position",
@@ -2554,6 +2555,11 @@ const docTemplate = `{
                             "$ref": "#/definitions/Kind"
                         }
                     ]
+                },
+                "node": {
+                    "description": "Node names the cluster node that runs or ran the job, when nodes\nshare a PostgreSQL database; else null.",
+                    "type": "string",
+                    "x-nullable": true
                 },
                 "outputs": {
                     "description": "Outputs lists the files written by the job's writing blocks.",
@@ -3416,12 +3422,18 @@ const docTemplate = `{
         "Settings": {
             "type": "object",
             "required": [
+                "clusterConcurrentJobs",
                 "concurrentJobs",
                 "maxConcurrentJobs",
                 "queueLimit",
                 "requestedConcurrentJobs"
             ],
             "properties": {
+                "clusterConcurrentJobs": {
+                    "description": "ClusterConcurrentJobs caps the running jobs of all nodes of a\ncluster together; null means no cluster-wide cap, and it is always\nnull on a server that is not a cluster node.",
+                    "type": "integer",
+                    "x-nullable": true
+                },
                 "concurrentJobs": {
                     "description": "ConcurrentJobs is the slot limit in force: the requested value\ncapped at MaxConcurrentJobs.",
                     "type": "integer"
@@ -3443,6 +3455,12 @@ const docTemplate = `{
         "SettingsUpdate": {
             "type": "object",
             "properties": {
+                "clusterConcurrentJobs": {
+                    "description": "ClusterConcurrentJobs sets the cluster-wide slot limit, 1 or more,\non a cluster node; null removes it.",
+                    "type": "integer",
+                    "minimum": 1,
+                    "x-nullable": true
+                },
                 "concurrentJobs": {
                     "description": "ConcurrentJobs is the requested slot limit, 1 or more. A value\nabove maxConcurrentJobs is kept but capped when applied.",
                     "type": "integer",

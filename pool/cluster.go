@@ -62,9 +62,12 @@ type Cluster struct {
 	runs sync.WaitGroup
 	// dispatching and background track the dispatcher and the listener
 	// and lease loops, which their cancel functions end.
-	dispatching, background             sync.WaitGroup
-	stopDispatching, stopBackground     context.CancelFunc
-	wake                                chan struct{}
+	dispatching, background         sync.WaitGroup
+	stopDispatching, stopBackground context.CancelFunc
+	wake                            chan struct{}
+	// listened is closed once the node first listens for notifications.
+	listened                            chan struct{}
+	listening                           sync.Once
 	startedAt                           time.Time
 	failing                             failureLog
 	resources                           func() json.RawMessage
@@ -122,6 +125,7 @@ func NewCluster(cfg ClusterConfig, db *database.DB, runner Runner) (*Cluster, er
 		runner:        runner,
 		log:           log,
 		wake:          make(chan struct{}, 1),
+		listened:      make(chan struct{}),
 		failing:       failureLog{log: log},
 		requestedJobs: cfg.ConcurrentJobs,
 		queueLimit:    cfg.QueueLimit,
@@ -210,6 +214,16 @@ func (c *Cluster) Start(ctx context.Context) error {
 		defer c.background.Done()
 		c.leaseLoop(backgroundCtx)
 	}()
+	// Waiting until the node listens means that every change committed
+	// after Start returns reaches it by notification.
+	select {
+	case <-c.listened:
+	case <-ctx.Done():
+		c.Stop()
+		return ctx.Err()
+	case <-time.After(c.cfg.Lease):
+		c.log.Warn("not listening for notifications yet; the slow poll stands in until then")
+	}
 	settings := c.Settings()
 	c.log.Info("cluster node started", "concurrent_jobs", settings.ConcurrentJobs,
 		"max_concurrent_jobs", settings.MaxConcurrentJobs, "queue_limit", settings.QueueLimit,

@@ -33,12 +33,11 @@ func (c *Cluster) dispatch(ctx context.Context) {
 	for {
 		c.mu.Lock()
 		free := c.started && !c.closing && len(c.local) < c.limitLocked()
-		clusterLimit := c.clusterN
 		c.mu.Unlock()
 		if !free {
 			return
 		}
-		job, err := c.cs.claim(ctx, clusterLimit)
+		job, err := c.cs.claim(ctx)
 		if ctx.Err() != nil {
 			return
 		}
@@ -179,12 +178,20 @@ func (c *Cluster) listenLoop(ctx context.Context) {
 }
 
 // caughtUp runs once the node listens, when notifications may have been
-// missed: it looks for work and for ended jobs.
+// missed: it looks for new settings, work and ended jobs.
 func (c *Cluster) caughtUp() {
 	c.failing.check("listening for notifications", nil)
-	c.wakeDispatcher()
+	c.listening.Do(func() { close(c.listened) })
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Lease)
 	defer cancel()
+	c.poll(ctx)
+}
+
+// poll catches up on what notifications may have missed: new settings,
+// work and ended jobs.
+func (c *Cluster) poll(ctx context.Context) {
+	c.failing.check("loading settings", c.loadSettings(ctx))
+	c.wakeDispatcher()
 	c.checkWaiters(ctx)
 }
 
@@ -232,9 +239,9 @@ func (c *Cluster) stopFromDatabase(id string) {
 	c.stopRun(id, record)
 }
 
-// leaseLoop renews this node's leases every third of a lease, queues
-// again the jobs of nodes whose leases expired, and checks the awaited
-// jobs, until ctx ends.
+// leaseLoop renews this node's leases every third of a lease and queues
+// again the jobs of nodes whose leases expired, and polls every Poll,
+// until ctx ends.
 func (c *Cluster) leaseLoop(ctx context.Context) {
 	ticker := time.NewTicker(c.cfg.Lease / 3)
 	defer ticker.Stop()
@@ -248,7 +255,7 @@ func (c *Cluster) leaseLoop(ctx context.Context) {
 			c.renew(ctx)
 			c.reap(ctx)
 		case <-poll.C:
-			c.checkWaiters(ctx)
+			c.poll(ctx)
 		}
 	}
 }

@@ -236,8 +236,10 @@ func (s *clusterStore) insert(ctx context.Context, job *Job, queueLimit int, ret
 
 // claim makes the oldest job that can run RUNNING on this node and
 // returns it, or returns nil when no job can start: none waits with its
-// lock free, or clusterLimit (0 for none) jobs already run.
-func (s *clusterStore) claim(ctx context.Context, clusterLimit int) (*Job, error) {
+// lock free, or the cluster-wide limit of jobs already run. The limit is
+// read in the transaction, so a node that has not heard of a new limit
+// still keeps it.
+func (s *clusterStore) claim(ctx context.Context) (*Job, error) {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return nil, err
@@ -246,14 +248,14 @@ func (s *clusterStore) claim(ctx context.Context, clusterLimit int) (*Job, error
 	if err := tx.lock(ctx, "claim"); err != nil {
 		return nil, err
 	}
-	if clusterLimit > 0 {
-		var running int
-		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM jobs WHERE state IN "+holdingStates).Scan(&running); err != nil {
-			return nil, err
-		}
-		if running >= clusterLimit {
-			return nil, nil
-		}
+	var full bool
+	err = tx.QueryRowContext(ctx, "SELECT COALESCE((SELECT value::bigint FROM settings WHERE key = ? AND value ~ '^[0-9]{1,9}$'), 0) "+
+		"BETWEEN 1 AND (SELECT COUNT(*) FROM jobs WHERE state IN "+holdingStates+")", settingClusterJobs).Scan(&full)
+	if err != nil {
+		return nil, err
+	}
+	if full {
+		return nil, nil
 	}
 	var id string
 	err = tx.QueryRowContext(ctx, "SELECT id FROM jobs j WHERE j.state IN "+waitingStates+

@@ -176,3 +176,12 @@ func (p *Pool) checkPositionsLocked() error {
 	}
 	return nil
 }
+
+// Freeze makes the node stop renewing its leases, claiming and listening,
+// as if its process hung, while its runs go on. Stop still ends it.
+func (c *Cluster) Freeze() {
+	c.stopDispatching()
+	c.dispatching.Wait()
+	c.stopBackground()
+	c.background.Wait()
+}

@@ -32,8 +32,7 @@ func TestSecondNodeOnDatabaseRejected(t *testing.T) {
 	if err == nil {
 		t.Fatalf("second node on the database exited 0; output:\n%s", out)
 	}
-	want := "another lambdaflow node is using this database; " +
-		"several nodes can share one database only when every node runs with --cluster"
+	want := "another lambdaflow node is using this database; several nodes can share one database only when every node runs with --cluster"
 	if !strings.Contains(string(out), want) {
 		t.Errorf("second node's output does not say %q:\n%s", want, out)
 	}

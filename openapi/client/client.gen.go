@@ -587,6 +587,10 @@ type Job struct {
 	// Kind Kind is "execute" or "lambda".
 	Kind Kind `json:"kind"`
 
+	// Node Node names the cluster node that runs or ran the job, when nodes
+	// share a PostgreSQL database; else null.
+	Node *string `json:"node"`
+
 	// Outputs Outputs lists the files written by the job's writing blocks.
 	Outputs []Output `json:"outputs"`
 
@@ -969,6 +973,11 @@ type Result struct {
 
 // Settings defines model for Settings.
 type Settings struct {
+	// ClusterConcurrentJobs ClusterConcurrentJobs caps the running jobs of all nodes of a
+	// cluster together; null means no cluster-wide cap, and it is always
+	// null on a server that is not a cluster node.
+	ClusterConcurrentJobs *int `json:"clusterConcurrentJobs"`
+
 	// ConcurrentJobs ConcurrentJobs is the slot limit in force: the requested value
 	// capped at MaxConcurrentJobs.
 	ConcurrentJobs int `json:"concurrentJobs"`
@@ -986,6 +995,10 @@ type Settings struct {
 
 // SettingsUpdate defines model for SettingsUpdate.
 type SettingsUpdate struct {
+	// ClusterConcurrentJobs ClusterConcurrentJobs sets the cluster-wide slot limit, 1 or more,
+	// on a cluster node; null removes it.
+	ClusterConcurrentJobs *int `json:"clusterConcurrentJobs,omitempty"`
+
 	// ConcurrentJobs ConcurrentJobs is the requested slot limit, 1 or more. A value
 	// above maxConcurrentJobs is kept but capped when applied.
 	ConcurrentJobs *int `json:"concurrentJobs,omitempty"`
@@ -1745,14 +1758,14 @@ type ClientInterface interface {
 
 	// GetSettings Get pool settings
 	//
-	// Returns the slot limit in force, the requested and maximum slot limits, and the queue limit.
+	// Returns the slot limit in force, the requested and maximum slot limits, the queue limit and, on a cluster node, the cluster-wide slot limit. On a cluster node the slot limit in force and its maximum are this node's.
 	//
 	// Corresponds with GET /api/v1/settings (the `GetSettings` operationId).
 	GetSettings(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateSettingsWithBody Change pool settings
 	//
-	// Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once, and lowering it stops no running job.
+	// Sets the requested slot limit, the queue limit, the cluster-wide slot limit, or several. The values survive restarts and, in a cluster, apply to every node, each capping the slot limit at its own cores. Raising a limit starts waiting jobs at once, and lowering it stops no running job. clusterConcurrentJobs: null removes the cluster-wide limit; a server that is not a cluster node rejects a value for it.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1761,7 +1774,7 @@ type ClientInterface interface {
 
 	// UpdateSettings Change pool settings
 	//
-	// Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once, and lowering it stops no running job.
+	// Sets the requested slot limit, the queue limit, the cluster-wide slot limit, or several. The values survive restarts and, in a cluster, apply to every node, each capping the slot limit at its own cores. Raising a limit starts waiting jobs at once, and lowering it stops no running job. clusterConcurrentJobs: null removes the cluster-wide limit; a server that is not a cluster node rejects a value for it.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2397,7 +2410,7 @@ func (c *Client) ValidateParameters(ctx context.Context, project string, body Va
 
 // GetSettings Get pool settings
 //
-// Returns the slot limit in force, the requested and maximum slot limits, and the queue limit.
+// Returns the slot limit in force, the requested and maximum slot limits, the queue limit and, on a cluster node, the cluster-wide slot limit. On a cluster node the slot limit in force and its maximum are this node's.
 //
 // Corresponds with GET /api/v1/settings (the `GetSettings` operationId).
 func (c *Client) GetSettings(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2414,7 +2427,7 @@ func (c *Client) GetSettings(ctx context.Context, reqEditors ...RequestEditorFn)
 
 // UpdateSettingsWithBody Change pool settings
 //
-// Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once, and lowering it stops no running job.
+// Sets the requested slot limit, the queue limit, the cluster-wide slot limit, or several. The values survive restarts and, in a cluster, apply to every node, each capping the slot limit at its own cores. Raising a limit starts waiting jobs at once, and lowering it stops no running job. clusterConcurrentJobs: null removes the cluster-wide limit; a server that is not a cluster node rejects a value for it.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2433,7 +2446,7 @@ func (c *Client) UpdateSettingsWithBody(ctx context.Context, contentType string,
 
 // UpdateSettings Change pool settings
 //
-// Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once, and lowering it stops no running job.
+// Sets the requested slot limit, the queue limit, the cluster-wide slot limit, or several. The values survive restarts and, in a cluster, apply to every node, each capping the slot limit at its own cores. Raising a limit starts waiting jobs at once, and lowering it stops no running job. clusterConcurrentJobs: null removes the cluster-wide limit; a server that is not a cluster node rejects a value for it.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4566,7 +4579,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetSettingsWithResponse Get pool settings
 	//
-	// Returns the slot limit in force, the requested and maximum slot limits, and the queue limit.
+	// Returns the slot limit in force, the requested and maximum slot limits, the queue limit and, on a cluster node, the cluster-wide slot limit. On a cluster node the slot limit in force and its maximum are this node's.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4575,7 +4588,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateSettingsWithBodyWithResponse Change pool settings
 	//
-	// Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once, and lowering it stops no running job.
+	// Sets the requested slot limit, the queue limit, the cluster-wide slot limit, or several. The values survive restarts and, in a cluster, apply to every node, each capping the slot limit at its own cores. Raising a limit starts waiting jobs at once, and lowering it stops no running job. clusterConcurrentJobs: null removes the cluster-wide limit; a server that is not a cluster node rejects a value for it.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4584,7 +4597,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateSettingsWithResponse Change pool settings
 	//
-	// Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once, and lowering it stops no running job.
+	// Sets the requested slot limit, the queue limit, the cluster-wide slot limit, or several. The values survive restarts and, in a cluster, apply to every node, each capping the slot limit at its own cores. Raising a limit starts waiting jobs at once, and lowering it stops no running job. clusterConcurrentJobs: null removes the cluster-wide limit; a server that is not a cluster node rejects a value for it.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8244,7 +8257,7 @@ func (c *ClientWithResponses) ValidateParametersWithResponse(ctx context.Context
 
 // GetSettingsWithResponse Get pool settings
 //
-// Returns the slot limit in force, the requested and maximum slot limits, and the queue limit.
+// Returns the slot limit in force, the requested and maximum slot limits, the queue limit and, on a cluster node, the cluster-wide slot limit. On a cluster node the slot limit in force and its maximum are this node's.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -8259,7 +8272,7 @@ func (c *ClientWithResponses) GetSettingsWithResponse(ctx context.Context, reqEd
 
 // UpdateSettingsWithBodyWithResponse Change pool settings
 //
-// Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once, and lowering it stops no running job.
+// Sets the requested slot limit, the queue limit, the cluster-wide slot limit, or several. The values survive restarts and, in a cluster, apply to every node, each capping the slot limit at its own cores. Raising a limit starts waiting jobs at once, and lowering it stops no running job. clusterConcurrentJobs: null removes the cluster-wide limit; a server that is not a cluster node rejects a value for it.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8274,7 +8287,7 @@ func (c *ClientWithResponses) UpdateSettingsWithBodyWithResponse(ctx context.Con
 
 // UpdateSettingsWithResponse Change pool settings
 //
-// Sets the requested slot limit, the queue limit, or both. The values survive restarts. Raising the slot limit starts waiting jobs at once, and lowering it stops no running job.
+// Sets the requested slot limit, the queue limit, the cluster-wide slot limit, or several. The values survive restarts and, in a cluster, apply to every node, each capping the slot limit at its own cores. Raising a limit starts waiting jobs at once, and lowering it stops no running job. clusterConcurrentJobs: null removes the cluster-wide limit; a server that is not a cluster node rejects a value for it.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
