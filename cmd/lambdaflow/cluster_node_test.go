@@ -48,11 +48,12 @@ type cluster struct {
 }
 
 // clusterNode is one node process. A node started again under the name
-// of a killed one is a second clusterNode.
+// of a stopped one is a second clusterNode.
 type clusterNode struct {
 	*instance
-	name   string
-	killed bool
+	name string
+	// stopped is set once the node is stopped, by SIGKILL or SIGINT.
+	stopped bool
 }
 
 // clusterSettings is the part of GET /api/v1/settings the cluster tests
@@ -111,7 +112,7 @@ func (c *cluster) live() []*clusterNode {
 	defer c.mu.Unlock()
 	var live []*clusterNode
 	for _, n := range c.nodes {
-		if !n.killed {
+		if !n.stopped {
 			live = append(live, n)
 		}
 	}
@@ -204,11 +205,25 @@ func (c *cluster) count(query string, args ...any) int {
 // exit, and takes it out of the live nodes.
 func (c *cluster) killNode(name string) {
 	c.t.Helper()
+	c.leave(name).kill()
+}
+
+// terminateNode stops the live node named name with SIGINT, waits for a
+// clean exit, and takes it out of the live nodes.
+func (c *cluster) terminateNode(name string) {
+	c.t.Helper()
+	c.leave(name).terminate()
+}
+
+// leave takes the live node named name out of the live nodes, so that
+// no more requests go to it, and returns it.
+func (c *cluster) leave(name string) *clusterNode {
+	c.t.Helper()
 	n := c.node(name)
 	c.mu.Lock()
-	n.killed = true
+	n.stopped = true
 	c.mu.Unlock()
-	n.kill()
+	return n
 }
 
 // killRecord is what a test saw of a node it killed: when it sent
@@ -507,11 +522,20 @@ func (c *cluster) waitInstancesRemoved() {
 // clusterConcurrentJobs, nil for no limit.
 func (c *cluster) waitClusterLimit(want *int) {
 	c.t.Helper()
-	c.poll(10*time.Second, fmt.Sprintf("every node to show clusterConcurrentJobs %s", formatLimit(want)), func() bool {
+	c.waitSettings(fmt.Sprintf("clusterConcurrentJobs %s", formatLimit(want)), func(s clusterSettings) bool {
+		return equalPtr(s.ClusterConcurrentJobs, want)
+	})
+}
+
+// waitSettings waits until the settings of every live node satisfy ok,
+// and fails the test after 10 seconds.
+func (c *cluster) waitSettings(what string, ok func(clusterSettings) bool) {
+	c.t.Helper()
+	c.poll(10*time.Second, "every node to show "+what, func() bool {
 		for _, n := range c.live() {
 			var s clusterSettings
 			expectStatus(c.t, n.do("GET", "/api/v1/settings", nil, &s), http.StatusOK)
-			if !equalPtr(s.ClusterConcurrentJobs, want) {
+			if !ok(s) {
 				return false
 			}
 		}

@@ -154,6 +154,68 @@ func TestClusterLimitCapsAllNodes(t *testing.T) {
 		t.Errorf("after the limit was cleared at most %d jobs ran at once, want more than the old limit %d", peak, limit)
 	}
 	checkNodeSlots(t, free, nil, slots)
+
+	// The slot limit is shared too: set through one node, it caps all.
+	expectStatus(t, a.do("PATCH", "/api/v1/settings", map[string]any{"concurrentJobs": 1}, nil), http.StatusOK)
+	c.waitSettings("concurrentJobs 1", func(s clusterSettings) bool { return s.ConcurrentJobs == 1 })
+	submitSleepers(t, c, "sleeper", 12)
+	c.waitDrained(60 * time.Second)
+	single := c.jobs(a.instance)[len(capped)+len(free):]
+	checkNodeSlots(t, single, nil, map[string]int{"node-a": 1, "node-b": 1, "node-c": 1})
+	c.checkIdle()
+	c.waitInstancesRemoved()
+}
+
+// TestClusterShutdownLeavesQueueToOthers stops one of two nodes with
+// SIGINT while it runs jobs and more wait. The node must start no job
+// after the signal, finish or cancel its running ones, and exit cleanly,
+// and the other node must run every waiting job once.
+func TestClusterShutdownLeavesQueueToOthers(t *testing.T) {
+	c := newCluster(t)
+	a := c.start("node-a", "--shutdown-grace", "1s")
+	a.createSleeper("long", 60)
+	a.createSleeper("short", 0.2)
+	long := a.execute("long", nil)
+	a.waitState(long.ID, "RUNNING")
+
+	b := c.start("node-b")
+	var ids []string
+	for i := range 12 {
+		ids = append(ids, submitLambda(t, []*clusterNode{a, b}[i%2].instance, "short").ID)
+	}
+	signal := time.Now()
+	c.terminateNode("node-a")
+
+	handedOn := 0
+	for _, id := range ids {
+		b.waitFinal(id)
+		var j crashJob
+		expectStatus(t, b.do("GET", "/api/v1/jobs/"+id, nil, &j), http.StatusOK)
+		if j.State != "COMPLETED" || j.Attempt != 1 {
+			t.Errorf("short job %s: state %s on attempt %d, error %+v; want COMPLETED on attempt 1",
+				id, j.State, j.Attempt, j.Error)
+		}
+		if !j.StartedAt.After(signal.Add(clockTolerance)) {
+			continue
+		}
+		handedOn++
+		if j.Node == nil || *j.Node != "node-b" {
+			t.Errorf("short job %s started at %s on %v, after node-a was signalled at %s; want node-b",
+				id, clock(j.StartedAt), j.Node, clock(&signal))
+		}
+	}
+	// 12 jobs of 0.2s on four slots cannot all have started by the
+	// signal, so some waited through it.
+	if handedOn == 0 {
+		t.Errorf("every short job started before node-a was signalled, so none was left to node-b")
+	}
+	t.Logf("%d of %d short jobs started after node-a was signalled", handedOn, len(ids))
+	var j crashJob
+	expectStatus(t, b.do("GET", "/api/v1/jobs/"+long.ID, nil, &j), http.StatusOK)
+	if j.State != "CANCELLED" || j.Stop == nil || j.Stop.By != "system" {
+		t.Errorf("long job, running past node-a's grace period: state %s, stop %+v; want CANCELLED by system",
+			j.State, j.Stop)
+	}
 	c.checkIdle()
 	c.waitInstancesRemoved()
 }
