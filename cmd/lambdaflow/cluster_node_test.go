@@ -106,7 +106,7 @@ func (c *cluster) launch(name string, args, env []string) *clusterNode {
 	return n
 }
 
-// live returns the nodes not killed, in start order.
+// live returns the nodes not stopped, in start order.
 func (c *cluster) live() []*clusterNode {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -119,7 +119,7 @@ func (c *cluster) live() []*clusterNode {
 	return live
 }
 
-// processes returns every node process started, killed ones too.
+// processes returns every node process started, stopped ones too.
 func (c *cluster) processes() []*instance {
 	c.mu.Lock()
 	defer c.mu.Unlock()
