@@ -380,6 +380,40 @@ func checkStopped(t *testing.T, s *instance, id, reason string) crashJob {
 	return j
 }
 
+// TestClusterRestartedNodeRequeuesAtOnce kills the node that runs a job
+// and starts it again under its name. The new process must queue its
+// predecessor's job again at once, long before the lease of 30 seconds
+// would have let another node do it.
+func TestClusterRestartedNodeRequeuesAtOnce(t *testing.T) {
+	const lease = "30s"
+	c := newCluster(t)
+	a := c.start("node-a", "--node-lease", lease)
+	c.start("node-b", "--node-lease", lease)
+	a.createSleeper("slow", 1)
+
+	j := a.execute("slow", nil)
+	j = a.waitState(j.ID, "RUNNING")
+	if j.Node == nil {
+		t.Fatalf("running job %s names no node", j.ID)
+	}
+	c.killNode(*j.Node)
+	killed := time.Now()
+	restarted := c.start(*j.Node, "--node-lease", lease)
+
+	var got crashJob
+	restarted.waitFinal(j.ID)
+	expectStatus(t, restarted.do("GET", "/api/v1/jobs/"+j.ID, nil, &got), http.StatusOK)
+	if got.State != "COMPLETED" || got.Attempt != 2 {
+		t.Errorf("job of the restarted node: state %s on attempt %d, error %+v; want COMPLETED on attempt 2",
+			got.State, got.Attempt, got.Error)
+	}
+	if after := got.StartedAt.Sub(killed); after > 10*time.Second {
+		t.Errorf("job of the restarted node started again %s after the kill, want well within its lease of %s",
+			after, lease)
+	}
+	c.checkIdle()
+}
+
 // TestClusterRejectsConflictingNodes starts nodes that must not join a
 // running cluster node: one without --cluster, one under a name in use,
 // and one with --cluster but no database. Each must exit with a message
