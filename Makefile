@@ -30,9 +30,10 @@ build: ## build the binary into bin/
 test: ## run every test with the race detector
 	$(GO) test -race -count=1 ./...
 
-test-postgres: ## run the server tests on PostgreSQL (needs LAMBDAFLOW_TEST_DATABASE_URL; .ci/postgres starts a server)
+test-postgres: ## run the server tests on PostgreSQL, as single servers and as one-node clusters (needs LAMBDAFLOW_TEST_DATABASE_URL; .ci/postgres starts a server)
 	@if [ -z "$$LAMBDAFLOW_TEST_DATABASE_URL" ]; then echo 'set LAMBDAFLOW_TEST_DATABASE_URL, for example: export LAMBDAFLOW_TEST_DATABASE_URL="$$(.ci/postgres)"' >&2; exit 1; fi
 	LAMBDAFLOW_TEST_BACKEND=postgres $(GO) test -race -count=1 ./cmd/lambdaflow
+	LAMBDAFLOW_TEST_BACKEND=cluster $(GO) test -race -count=1 ./cmd/lambdaflow
 
 lint: ## check formatting and run go vet
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

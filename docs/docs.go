@@ -458,6 +458,32 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/monitor/nodes": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Returns every node of the cluster, alive or not, in name order, with its slot limit, the jobs it runs and its latest resource sample. A node is dead once its heartbeat is older than its lease. Outside a cluster the list contains one node, named \"local\", which is this server: it is alive, its heartbeatAt is the time of the response, and its startedAt is when the service started. A node's resources have the shape of a bucket of GET /monitor/resources holding only its latest sample, or null before its first sample.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "monitor"
+                ],
+                "summary": "List the nodes",
+                "operationId": "listNodes",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/NodeList"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/monitor/queue": {
             "get": {
                 "security": [
@@ -465,7 +491,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far.",
+                "description": "Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far. In a cluster, each job's node names the node that runs or ran it. Outside a cluster, node is null.",
                 "produces": [
                     "application/json"
                 ],
@@ -2743,6 +2769,72 @@ const docTemplate = `{
                 "KindLambda"
             ]
         },
+        "NodeList": {
+            "type": "object",
+            "required": [
+                "nodes"
+            ],
+            "properties": {
+                "nodes": {
+                    "description": "Nodes lists every node of the cluster, alive or not, in name order.\nOutside a cluster it contains one node built from this server,\nnamed \"local\". A node's resources have the shape of a bucket of GET\n/monitor/resources that contains only the node's latest sample.",
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/NodeStatus"
+                    }
+                }
+            }
+        },
+        "NodeStatus": {
+            "type": "object",
+            "required": [
+                "alive",
+                "concurrentJobs",
+                "heartbeatAt",
+                "maxConcurrentJobs",
+                "name",
+                "resources",
+                "runningJobs",
+                "startedAt"
+            ],
+            "properties": {
+                "alive": {
+                    "description": "Alive is false once the node's heartbeat is older than its lease.",
+                    "type": "boolean"
+                },
+                "concurrentJobs": {
+                    "description": "ConcurrentJobs is the slot limit in force on the node, and\nMaxConcurrentJobs its cap, the node's usable cores.",
+                    "type": "integer"
+                },
+                "heartbeatAt": {
+                    "type": "string",
+                    "format": "date-time"
+                },
+                "maxConcurrentJobs": {
+                    "type": "integer"
+                },
+                "name": {
+                    "description": "Name is the node's unique name, set with --node-name.",
+                    "type": "string"
+                },
+                "resources": {
+                    "description": "Resources is the latest resource sample the node published, as the\nmonitor encodes it, or null before its first one.",
+                    "type": "object",
+                    "x-nullable": true
+                },
+                "runningJobs": {
+                    "description": "RunningJobs lists the ids of the jobs the node holds, RUNNING or\nCANCELLING, in start order.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "startedAt": {
+                    "description": "StartedAt is when the node started and HeartbeatAt when it last\nrenewed its leases.",
+                    "type": "string",
+                    "format": "date-time"
+                }
+            }
+        },
         "Output": {
             "type": "object",
             "required": [
@@ -3065,7 +3157,7 @@ const docTemplate = `{
                     "type": "integer"
                 },
                 "running": {
-                    "description": "Running lists the RUNNING and CANCELLING jobs in start order. A\nrunning block's durationMs is its run time so far.",
+                    "description": "Running lists the RUNNING and CANCELLING jobs in start order. A\nrunning block's durationMs is its run time so far. In a cluster, a\njob's node names the node that runs it. Outside a cluster, node is\nnull.",
                     "type": "array",
                     "items": {
                         "$ref": "#/definitions/Job"

@@ -56,6 +56,16 @@ func (h *history) between(from, to time.Time) []Sample {
 	return out
 }
 
+// latest returns the newest sample, or false when there is none.
+func (h *history) latest() (Sample, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if len(h.ring) == 0 {
+		return Sample{}, false
+	}
+	return *h.atLocked(len(h.ring) - 1), true
+}
+
 // len returns the number of samples held.
 func (h *history) len() int {
 	h.mu.RLock()

@@ -138,3 +138,72 @@ func testSampleStoreRoundTrip(t *testing.T, db *database.DB) {
 		t.Errorf("after replacing the newest sample: %d samples, newest CPU %v; want 3 and CPU 9", len(got), got[len(got)-1].Values[metricCPUPercent])
 	}
 }
+
+func TestSampleStoreKeepsNodesApart(t *testing.T) {
+	databasetest.Run(t, testSampleStoreKeepsNodesApart)
+}
+
+// testSampleStoreKeepsNodesApart stores samples of two nodes and of the
+// unnamed node at the same milliseconds: each store loads, replaces and
+// deletes only its own node's samples.
+func testSampleStoreKeepsNodesApart(t *testing.T, db *database.DB) {
+	single := NewSQLSampleStore(db)
+	a := single.ForNode("node-a")
+	b := single.ForNode("node-b")
+	for i := range 3 {
+		offset := time.Duration(i) * time.Minute
+		for store, cpu := range map[*SQLSampleStore]float64{single: 0, a: 10, b: 20} {
+			if err := store.SaveSample(t.Context(), sampleAt(offset, cpu+float64(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Replacing node-a's newest sample leaves node-b's at the same
+	// millisecond alone.
+	if err := a.SaveSample(t.Context(), sampleAt(2*time.Minute, 99)); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name  string
+		store *SQLSampleStore
+		cpu   []float64
+	}{
+		{"''", single, []float64{0, 1, 2}},
+		{"node-a", a, []float64{10, 11, 99}},
+		{"node-b", b, []float64{20, 21, 22}},
+	}
+	for _, c := range cases {
+		got, err := c.store.LoadSamples(t.Context(), t0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(c.cpu) {
+			t.Errorf("node %s loaded %d samples, want %d", c.name, len(got), len(c.cpu))
+			continue
+		}
+		for i, s := range got {
+			if s.Values[metricCPUPercent] != c.cpu[i] {
+				t.Errorf("node %s sample %d has CPU %v, want %v", c.name, i, s.Values[metricCPUPercent], c.cpu[i])
+			}
+		}
+	}
+
+	n, err := a.DeleteSamplesBefore(t.Context(), t0.Add(time.Hour))
+	if err != nil || n != 3 {
+		t.Errorf("node-a DeleteSamplesBefore deleted %d, %v; want its own 3", n, err)
+	}
+	for _, c := range cases {
+		got, err := c.store.LoadSamples(t.Context(), t0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := len(c.cpu)
+		if c.store == a {
+			want = 0
+		}
+		if len(got) != want {
+			t.Errorf("after deleting node-a's samples, node %s has %d samples, want %d", c.name, len(got), want)
+		}
+	}
+}

@@ -148,6 +148,7 @@ func (m *Monitor) Register(rg *gin.RouterGroup) {
 	rg.GET("/monitor/queue", httpapi.Handle(m.getQueue))
 	rg.GET("/monitor/resources", httpapi.Handle(m.getResources))
 	rg.GET("/monitor/charts/:metric", httpapi.Handle(m.getChart))
+	rg.GET("/monitor/nodes", httpapi.Handle(m.getNodes))
 	rg.GET("/events", httpapi.Handle(m.streamEvents))
 }
 

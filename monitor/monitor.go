@@ -68,6 +68,16 @@ type Config struct {
 	PingInterval time.Duration
 	// Logger receives the monitor's logs. Nil discards them.
 	Logger *slog.Logger
+	// Node is this node's name in a cluster of nodes that share one
+	// PostgreSQL database, or empty outside a cluster. The monitor's logs
+	// include it under the key node. It must be set when Cluster is.
+	Node string
+	// Cluster is the cluster this node belongs to, or nil outside a
+	// cluster. With it, GET /monitor/nodes lists the cluster's nodes and
+	// the cluster's heartbeat publishes this node's latest sample. A nil
+	// pointer stored in this interface counts as set, so leave the field
+	// unset rather than storing one.
+	Cluster Cluster
 }
 
 func (cfg Config) withDefaults() Config {
@@ -112,6 +122,8 @@ func (cfg Config) validate() error {
 		return fmt.Errorf("invalid monitor config: ClientBuffer must be 1 or more, not %d", cfg.ClientBuffer)
 	case cfg.PingInterval < 0:
 		return fmt.Errorf("invalid monitor config: PingInterval must not be negative, not %s", cfg.PingInterval)
+	case cfg.Cluster != nil && cfg.Node == "":
+		return errors.New("invalid monitor config: Node must name this node when Cluster is set")
 	}
 	return nil
 }
@@ -148,6 +160,9 @@ type Monitor struct {
 	// goroutine uses it.
 	lastSave error
 
+	// createdAt is when New ran, shown as the start of the local node.
+	createdAt time.Time
+
 	// mu guards the sampling goroutine's lifecycle below.
 	mu      sync.Mutex
 	started bool
@@ -169,6 +184,9 @@ func New(cfg Config, jobs Jobs, store SampleStore) (*Monitor, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("component", "monitor")
+	if cfg.Node != "" {
+		log = log.With("node", cfg.Node)
+	}
 	m := &Monitor{
 		cfg:         cfg,
 		jobs:        jobs,
@@ -178,6 +196,7 @@ func New(cfg Config, jobs Jobs, store SampleStore) (*Monitor, error) {
 		sampler:     newSampler(cfg.DataDir, jobs, log),
 		events:      newHub(cfg.EventBacklog, cfg.ClientBuffer, time.Now()),
 		streamsDone: make(chan struct{}),
+		createdAt:   time.Now(),
 	}
 	m.metrics = newMetrics(jobs, m.events)
 	jobs.Observe(m.observe)
@@ -198,9 +217,10 @@ func (m *Monitor) observe(e pool.Event) {
 }
 
 // Start loads the stored history, deletes samples older than History and
-// starts sampling every Interval. It returns once sampling runs. A
-// failure to read the stored history is logged and leaves the history
-// empty. Start fails when called twice.
+// starts sampling every Interval. In a cluster it also hands the
+// cluster's heartbeat a function that returns the latest sample. It
+// returns once sampling runs. A failure to read the stored history is
+// logged and leaves the history empty. Start fails when called twice.
 func (m *Monitor) Start(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -217,6 +237,9 @@ func (m *Monitor) Start(ctx context.Context) error {
 	}
 	for _, s := range samples {
 		m.history.add(s)
+	}
+	if m.cfg.Cluster != nil {
+		m.cfg.Cluster.PublishResources(m.latestResources)
 	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

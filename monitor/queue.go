@@ -28,7 +28,9 @@ type QueueView struct {
 	// Counts counts the active jobs by state.
 	Counts QueueCounts `json:"counts"`
 	// Running lists the RUNNING and CANCELLING jobs in start order. A
-	// running block's durationMs is its run time so far.
+	// running block's durationMs is its run time so far. In a cluster, a
+	// job's node names the node that runs it. Outside a cluster, node is
+	// null.
 	Running []*pool.Job `json:"running"`
 	// Waiting lists the first 500 QUEUED and BLOCKED jobs in the order
 	// they will start, which is submission order. Each has position and
@@ -53,7 +55,7 @@ var finalStates = []pool.State{pool.StateCompleted, pool.StateFailed, pool.State
 //
 //	@ID				getQueue
 //	@Summary		Show the queue
-//	@Description	Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far.
+//	@Description	Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far. In a cluster, each job's node names the node that runs or ran it. Outside a cluster, node is null.
 //	@Tags			monitor
 //	@Produce		json
 //	@Param			recent	query		int	false	"Number of recently finished jobs, 0 to 200; the default is set by --monitor-recent-jobs"	minimum(0)	maximum(200)

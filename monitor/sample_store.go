@@ -25,22 +25,34 @@ type SampleStore interface {
 }
 
 // SQLSampleStore is the SampleStore of the SQLite or PostgreSQL database,
-// in the monitor_samples table that migration 0004_monitor.sql creates.
-// Each sample is a row keyed by its Unix time in milliseconds, with its
-// measured values as a JSON object.
+// in the monitor_samples table. Each sample is a row keyed by the name of
+// the node that took it and its Unix time in milliseconds, with its
+// measured values as a JSON object. A store saves, loads and deletes the
+// samples of one node only, so nodes that share a database keep their
+// histories apart.
 type SQLSampleStore struct {
-	db *database.DB
+	db   *database.DB
+	node string
 }
 
 // NewSQLSampleStore returns a store on db, a database opened with
-// database.Open or database.OpenPostgres.
+// database.Open or database.OpenPostgres, for the samples stored under
+// the empty node name, which the one node outside a cluster uses.
+// ForNode selects another node.
 func NewSQLSampleStore(db *database.DB) *SQLSampleStore {
 	return &SQLSampleStore{db: db}
 }
 
+// ForNode returns a store on the same database for the samples of the
+// named node. A node of a cluster passes its node name, which must be
+// unique in the cluster.
+func (s *SQLSampleStore) ForNode(node string) *SQLSampleStore {
+	return &SQLSampleStore{db: s.db, node: node}
+}
+
 var _ SampleStore = (*SQLSampleStore)(nil)
 
-// SaveSample stores s.
+// SaveSample stores s as a sample of the store's node.
 func (s *SQLSampleStore) SaveSample(ctx context.Context, sample Sample) error {
 	values := make(map[string]float64, metricCount)
 	for m, v := range sample.Values {
@@ -52,21 +64,23 @@ func (s *SQLSampleStore) SaveSample(ctx context.Context, sample Sample) error {
 	if err != nil {
 		return fmt.Errorf("encoding sample: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO monitor_samples (time_ms, metrics) VALUES (?, ?)
-		ON CONFLICT (time_ms) DO UPDATE SET metrics = excluded.metrics`,
-		sample.Time.UnixMilli(), string(data))
+	_, err = s.db.ExecContext(ctx, `INSERT INTO monitor_samples (node, time_ms, metrics) VALUES (?, ?, ?)
+		ON CONFLICT (node, time_ms) DO UPDATE SET metrics = excluded.metrics`,
+		s.node, sample.Time.UnixMilli(), string(data))
 	if err != nil {
 		return fmt.Errorf("storing sample: %w", err)
 	}
 	return nil
 }
 
-// LoadSamples returns the newest limit samples since the given time,
-// oldest first. Metric names the binary does not know are skipped.
+// LoadSamples returns the store's node's newest limit samples since the
+// given time, oldest first. Metric names the binary does not know are
+// skipped.
 func (s *SQLSampleStore) LoadSamples(ctx context.Context, since time.Time, limit int) ([]Sample, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT time_ms, metrics FROM (
-		SELECT time_ms, metrics FROM monitor_samples WHERE time_ms >= ? ORDER BY time_ms DESC LIMIT ?
-	) AS newest ORDER BY time_ms`, since.UnixMilli(), limit)
+		SELECT time_ms, metrics FROM monitor_samples WHERE node = ? AND time_ms >= ?
+		ORDER BY time_ms DESC LIMIT ?
+	) AS newest ORDER BY time_ms`, s.node, since.UnixMilli(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("loading samples: %w", err)
 	}
@@ -97,9 +111,14 @@ func (s *SQLSampleStore) LoadSamples(ctx context.Context, since time.Time, limit
 	return samples, nil
 }
 
-// DeleteSamplesBefore deletes the samples taken before t.
+// DeleteSamplesBefore deletes the store's node's samples taken before t.
+//
+// NOTE: a node that leaves a cluster for good leaves its last History of
+// samples in the table, because each node prunes only its own samples,
+// by its own History.
 func (s *SQLSampleStore) DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error) {
-	result, err := s.db.ExecContext(ctx, "DELETE FROM monitor_samples WHERE time_ms < ?", t.UnixMilli())
+	result, err := s.db.ExecContext(ctx, "DELETE FROM monitor_samples WHERE node = ? AND time_ms < ?",
+		s.node, t.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("deleting old samples: %w", err)
 	}

@@ -599,7 +599,8 @@ func (c *Cluster) StopJob(ctx context.Context, id, by, reason string) (*Job, err
 		return nil, err
 	}
 	if job.State == StateCancelling && deref(job.Node) == c.cfg.Node {
-		c.stopRun(id, job.Stop)
+		// The store reported the CANCELLING state to the observers.
+		c.stopRun(id, job.Stop, false)
 	}
 	if view := c.localView(id); view != nil {
 		return view, nil
@@ -608,8 +609,9 @@ func (c *Cluster) StopJob(ctx context.Context, id, by, reason string) (*Job, err
 }
 
 // stopRun cancels the run of a job this node runs that was stopped with
-// record.
-func (c *Cluster) stopRun(id string, record *StopRecord) {
+// record, and reports the CANCELLING state to the observers when report
+// is set.
+func (c *Cluster) stopRun(id string, record *StopRecord, report bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	aj := c.local[id]
@@ -617,7 +619,9 @@ func (c *Cluster) stopRun(id string, record *StopRecord) {
 		return
 	}
 	next := cancellingRecord(aj.job, record)
-	c.emitLocked(changeEvents(aj.job, next, time.Now()))
+	if report {
+		c.emitLocked(changeEvents(aj.job, next, time.Now()))
+	}
 	aj.job = next
 	aj.stopRequested = true
 	aj.cancel(errStopRequested)

@@ -236,7 +236,7 @@ func (c *Cluster) stopFromDatabase(id string) {
 	if err != nil {
 		c.log.Error("reading the stop of a job failed; the run stops without its record", "job_id", id, "error", err)
 	}
-	c.stopRun(id, record)
+	c.stopRun(id, record, true)
 }
 
 // leaseLoop renews this node's leases every third of a lease and queues
@@ -422,7 +422,7 @@ func (c *Cluster) cancelRunning() int {
 			// The job is cancelled without the stored CANCELLING step,
 			// and its final record carries the stop.
 			c.log.Error("storing shutdown stop failed", "job_id", id, "error", err)
-			c.stopRun(id, &StopRecord{By: shutdownStopBy, Reason: shutdownStopReason, At: timestamp.Now()})
+			c.stopRun(id, &StopRecord{By: shutdownStopBy, Reason: shutdownStopReason, At: timestamp.Now()}, true)
 		}
 	}
 	return len(ids)

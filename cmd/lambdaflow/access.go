@@ -39,6 +39,7 @@ var routeRoles = map[string]auth.Role{
 	"GET /api/v1/monitor/queue":                   auth.Viewer,
 	"GET /api/v1/monitor/resources":               auth.Viewer,
 	"GET /api/v1/monitor/charts/:metric":          auth.Viewer,
+	"GET /api/v1/monitor/nodes":                   auth.Viewer,
 	"GET /api/v1/events":                          auth.Viewer,
 	"GET /metrics":                                auth.Viewer,
 	"POST /api/v1/projects/:project/validate":     auth.Runner,

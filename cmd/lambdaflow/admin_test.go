@@ -33,6 +33,29 @@ func TestAdminPageStopsJobAndSetsSlots(t *testing.T) {
 	p.waitText(jobCard("waiting", blocked.ID)+` .wait[data-reason="PROJECT_LOCK"]`, running.ID[len(running.ID)-8:])
 	p.waitText(jobCard("recent", finished.ID), "COMPLETED")
 
+	// Outside a cluster the Nodes section lists this server as the one
+	// node, "local", running the running job, and no job card names a
+	// node.
+	var limits struct {
+		MaxConcurrentJobs int `json:"maxConcurrentJobs"`
+	}
+	srv.do("GET", "/api/v1/settings", nil, &limits)
+	local := `#nodes tr[data-node="local"]`
+	p.waitText(local, "alive")
+	p.waitText(local+" td.slots", fmt.Sprintf("1 of 1 used, cap %d", limits.MaxConcurrentJobs))
+	p.waitText(local+" td.running", running.ID[len(running.ID)-8:])
+	p.waitText(local+" td.memory", " of ")
+	// The first sample has no CPU reading, so this waits for a refresh
+	// after the second one.
+	p.waitText(local+" td.cpu", " %")
+	if n := evaluate[int](p, `document.querySelectorAll('#nodes tbody tr').length`); n != 1 {
+		t.Errorf("the Nodes section lists %d nodes, want 1", n)
+	}
+	meta := evaluate[string](p, fmt.Sprintf(`document.querySelector(%s).textContent`, jsString(jobCard("running", running.ID)+" .meta")))
+	if strings.Contains(meta, "node") {
+		t.Errorf("running job card names a node outside a cluster: %q", meta)
+	}
+
 	// By keyboard: Enter on the Stop button opens the dialog, Escape
 	// closes it and stops nothing, and focus returns to the button.
 	stop := jobCard("running", running.ID) + " button.stop"
@@ -290,7 +313,7 @@ func TestAdminFilesArePublicAndSafe(t *testing.T) {
 	for _, ref := range refs {
 		files = append(files, ref[1])
 	}
-	files = append(files, "js/api.js", "js/dom.js", "js/events.js", "js/queue.js", "js/slots.js", "js/charts.js", "js/projects.js")
+	files = append(files, "js/api.js", "js/dom.js", "js/events.js", "js/queue.js", "js/slots.js", "js/charts.js", "js/projects.js", "js/nodes.js")
 	for _, name := range files {
 		rec := serveRequest(h, "GET", "/admin/"+name, "")
 		if rec.Code != http.StatusOK {

@@ -46,6 +46,15 @@ func checkMonitorRoutes(t *testing.T, api *client.ClientWithResponses) {
 		t.Errorf("GetChart: body is not SVG: %.100s", chart.Body)
 	}
 
+	nodes, err := api.ListNodesWithResponse(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectCode(t, "ListNodes", nodes.StatusCode(), nodes.Body, http.StatusOK)
+	if len(nodes.JSON200.Nodes) != 1 || nodes.JSON200.Nodes[0].Name != "local" || !nodes.JSON200.Nodes[0].Alive {
+		t.Errorf("ListNodes: %s, want the local node, alive", nodes.Body)
+	}
+
 	metrics, err := api.GetMetricsWithResponse(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -187,6 +187,94 @@ func TestCPUHeavyJobRaisesCPU(t *testing.T) {
 	t.Errorf("no sample while the job ran counts a running job")
 }
 
+// nodeStatus is the part of a node of GET /monitor/nodes the tests read.
+type nodeStatus struct {
+	Name              string   `json:"name"`
+	Alive             bool     `json:"alive"`
+	StartedAt         string   `json:"startedAt"`
+	HeartbeatAt       string   `json:"heartbeatAt"`
+	ConcurrentJobs    int      `json:"concurrentJobs"`
+	MaxConcurrentJobs int      `json:"maxConcurrentJobs"`
+	RunningJobs       []string `json:"runningJobs"`
+	Resources         *bucket  `json:"resources"`
+}
+
+// nodes returns the nodes of GET /monitor/nodes.
+func (s *instance) nodes() []nodeStatus {
+	s.t.Helper()
+	var list struct {
+		Nodes []nodeStatus `json:"nodes"`
+	}
+	expectStatus(s.t, s.do("GET", "/api/v1/monitor/nodes", nil, &list), http.StatusOK)
+	return list.Nodes
+}
+
+func TestMonitorNodesShowsLocalNode(t *testing.T) {
+	s := startServer(t, t.TempDir(), "--monitor-interval", "100ms")
+	s.createSleeper("sleepy", 3600)
+	running := s.execute("sleepy", nil)
+	s.waitState(running.ID, "RUNNING")
+	expectStatus(t, s.do("PATCH", "/api/v1/settings", map[string]any{"concurrentJobs": 2}, nil), http.StatusOK)
+	var settings struct {
+		ConcurrentJobs    int `json:"concurrentJobs"`
+		MaxConcurrentJobs int `json:"maxConcurrentJobs"`
+	}
+	expectStatus(t, s.do("GET", "/api/v1/settings", nil, &settings), http.StatusOK)
+
+	// The resources are the latest sample, so wait for one that counts
+	// the running job.
+	var nodes []nodeStatus
+	deadline := time.Now().Add(60 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		nodes = s.nodes()
+		if len(nodes) != 1 {
+			t.Fatalf("%d nodes outside a cluster, want 1: %+v", len(nodes), nodes)
+		}
+		if r := nodes[0].Resources; r != nil && r.RunningJobs != nil && r.RunningJobs.Max == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node's resources never counted the running job: %+v", nodes[0].Resources)
+		}
+		<-tick.C
+	}
+
+	node := nodes[0]
+	if node.Name != "local" {
+		t.Errorf("name = %q, want local", node.Name)
+	}
+	if !node.Alive {
+		t.Error("the local node is not alive")
+	}
+	if node.ConcurrentJobs != settings.ConcurrentJobs || node.MaxConcurrentJobs != settings.MaxConcurrentJobs {
+		t.Errorf("slots %d, cap %d; want the settings' %d, cap %d",
+			node.ConcurrentJobs, node.MaxConcurrentJobs, settings.ConcurrentJobs, settings.MaxConcurrentJobs)
+	}
+	if len(node.RunningJobs) != 1 || node.RunningJobs[0] != running.ID {
+		t.Errorf("running jobs = %v, want [%s]", node.RunningJobs, running.ID)
+	}
+	if node.StartedAt == "" || node.HeartbeatAt < node.StartedAt {
+		t.Errorf("startedAt %q, heartbeatAt %q; want a start before the heartbeat", node.StartedAt, node.HeartbeatAt)
+	}
+	if r := node.Resources; r.Count != 1 || r.MemoryTotalBytes == nil || r.ConcurrentJobs == nil {
+		t.Errorf("resources = %+v, want one sample with memory and the slot limit", r)
+	}
+
+	// Outside a cluster no job names a node.
+	var view struct {
+		Running []map[string]any `json:"running"`
+	}
+	expectStatus(t, s.do("GET", "/api/v1/monitor/queue", nil, &view), http.StatusOK)
+	if len(view.Running) != 1 {
+		t.Fatalf("queue lists %d running jobs, want 1", len(view.Running))
+	}
+	if node, ok := view.Running[0]["node"]; !ok || node != nil {
+		t.Errorf("running job's node = %v (present %v), want null", node, ok)
+	}
+}
+
 // queueView is the part of GET /monitor/queue the tests read.
 type queueView struct {
 	ConcurrentJobs int `json:"concurrentJobs"`

@@ -169,10 +169,16 @@ func (s *server) start(ctx context.Context) (net.Listener, error) {
 	}
 	// The monitor observes the pool before it starts, so that it
 	// receives the events of the jobs the pool recovers.
-	s.monitor, err = monitor.New(monitor.Config{
+	monitorCfg := monitor.Config{
 		Interval: cfg.MonitorInterval, History: cfg.MonitorHistory, RecentJobs: cfg.MonitorRecentJobs,
 		DataDir: cfg.DataDir, Logger: s.logger,
-	}, s.pool, monitor.NewSQLSampleStore(db))
+	}
+	samples := monitor.NewSQLSampleStore(db)
+	if cluster, ok := s.pool.(*pool.Cluster); ok {
+		monitorCfg.Node, monitorCfg.Cluster = cfg.NodeName, cluster
+		samples = samples.ForNode(cfg.NodeName)
+	}
+	s.monitor, err = monitor.New(monitorCfg, s.pool, samples)
 	if err != nil {
 		return nil, s.abort(err)
 	}

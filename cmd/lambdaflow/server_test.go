@@ -60,7 +60,8 @@ type instance struct {
 
 // backendVariable selects the database of the servers that startServer
 // starts: "postgres" for a PostgreSQL database per data directory on the
-// server at LAMBDAFLOW_TEST_DATABASE_URL, empty or "sqlite" for the SQLite
+// server at LAMBDAFLOW_TEST_DATABASE_URL, "cluster" for the same with each
+// server a one-node cluster (--cluster), empty or "sqlite" for the SQLite
 // file in the data directory. `make test-postgres` sets it.
 const backendVariable = "LAMBDAFLOW_TEST_BACKEND"
 
@@ -79,12 +80,12 @@ func databaseArgs(t *testing.T, dataDir string) []string {
 	switch backend := os.Getenv(backendVariable); backend {
 	case "", "sqlite":
 		return nil
-	case "postgres":
+	case "postgres", "cluster":
 		if os.Getenv(databasetest.URLVariable) == "" {
 			t.Fatalf("%s=postgres needs %s", backendVariable, databasetest.URLVariable)
 		}
 	default:
-		t.Fatalf("%s=%q, want sqlite or postgres", backendVariable, backend)
+		t.Fatalf("%s=%q, want sqlite, postgres or cluster", backendVariable, backend)
 	}
 	databasesMu.Lock()
 	defer databasesMu.Unlock()
@@ -97,6 +98,12 @@ func databaseArgs(t *testing.T, dataDir string) []string {
 			delete(databases, dataDir)
 			databasesMu.Unlock()
 		})
+	}
+	if os.Getenv(backendVariable) == "cluster" {
+		// One name per data directory, so that a restarted server finds
+		// the jobs of its previous process at once, as a single server
+		// does.
+		return []string{"--database", url, "--cluster", "--node-name", "test-node", "--node-lease", "2s"}
 	}
 	return []string{"--database", url}
 }

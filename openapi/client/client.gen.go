@@ -664,6 +664,42 @@ type JobList struct {
 // Kind defines model for Kind.
 type Kind string
 
+// NodeList defines model for NodeList.
+type NodeList struct {
+	// Nodes Nodes lists every node of the cluster, alive or not, in name order.
+	// Outside a cluster it contains one node built from this server,
+	// named "local". A node's resources have the shape of a bucket of GET
+	// /monitor/resources that contains only the node's latest sample.
+	Nodes []NodeStatus `json:"nodes"`
+}
+
+// NodeStatus defines model for NodeStatus.
+type NodeStatus struct {
+	// Alive Alive is false once the node's heartbeat is older than its lease.
+	Alive bool `json:"alive"`
+
+	// ConcurrentJobs ConcurrentJobs is the slot limit in force on the node, and
+	// MaxConcurrentJobs its cap, the node's usable cores.
+	ConcurrentJobs    int       `json:"concurrentJobs"`
+	HeartbeatAt       time.Time `json:"heartbeatAt"`
+	MaxConcurrentJobs int       `json:"maxConcurrentJobs"`
+
+	// Name Name is the node's unique name, set with --node-name.
+	Name string `json:"name"`
+
+	// Resources Resources is the latest resource sample the node published, as the
+	// monitor encodes it, or null before its first one.
+	Resources *map[string]interface{} `json:"resources"`
+
+	// RunningJobs RunningJobs lists the ids of the jobs the node holds, RUNNING or
+	// CANCELLING, in start order.
+	RunningJobs []string `json:"runningJobs"`
+
+	// StartedAt StartedAt is when the node started and HeartbeatAt when it last
+	// renewed its leases.
+	StartedAt time.Time `json:"startedAt"`
+}
+
 // Output defines model for Output.
 type Output struct {
 	Bytes int `json:"bytes"`
@@ -835,7 +871,9 @@ type QueueView struct {
 	RequestedConcurrentJobs int `json:"requestedConcurrentJobs"`
 
 	// Running Running lists the RUNNING and CANCELLING jobs in start order. A
-	// running block's durationMs is its run time so far.
+	// running block's durationMs is its run time so far. In a cluster, a
+	// job's node names the node that runs it. Outside a cluster, node is
+	// null.
 	Running []Job `json:"running"`
 
 	// Waiting Waiting lists the first 500 QUEUED and BLOCKED jobs in the order
@@ -1603,9 +1641,16 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/monitor/charts/{metric} (the `GetChart` operationId).
 	GetChart(ctx context.Context, metric GetChartParamsMetric, params *GetChartParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListNodes List the nodes
+	//
+	// Returns every node of the cluster, alive or not, in name order, with its slot limit, the jobs it runs and its latest resource sample. A node is dead once its heartbeat is older than its lease. Outside a cluster the list contains one node, named "local", which is this server: it is alive, its heartbeatAt is the time of the response, and its startedAt is when the service started. A node's resources have the shape of a bucket of GET /monitor/resources holding only its latest sample, or null before its first sample.
+	//
+	// Corresponds with GET /api/v1/monitor/nodes (the `ListNodes` operationId).
+	ListNodes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetQueue Show the queue
 	//
-	// Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far.
+	// Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far. In a cluster, each job's node names the node that runs or ran it. Outside a cluster, node is null.
 	//
 	// Corresponds with GET /api/v1/monitor/queue (the `GetQueue` operationId).
 	GetQueue(ctx context.Context, params *GetQueueParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2065,9 +2110,26 @@ func (c *Client) GetChart(ctx context.Context, metric GetChartParamsMetric, para
 	return c.Client.Do(req)
 }
 
+// ListNodes List the nodes
+//
+// Returns every node of the cluster, alive or not, in name order, with its slot limit, the jobs it runs and its latest resource sample. A node is dead once its heartbeat is older than its lease. Outside a cluster the list contains one node, named "local", which is this server: it is alive, its heartbeatAt is the time of the response, and its startedAt is when the service started. A node's resources have the shape of a bucket of GET /monitor/resources holding only its latest sample, or null before its first sample.
+//
+// Corresponds with GET /api/v1/monitor/nodes (the `ListNodes` operationId).
+func (c *Client) ListNodes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListNodesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetQueue Show the queue
 //
-// Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far.
+// Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far. In a cluster, each job's node names the node that runs or ran it. Outside a cluster, node is null.
 //
 // Corresponds with GET /api/v1/monitor/queue (the `GetQueue` operationId).
 func (c *Client) GetQueue(ctx context.Context, params *GetQueueParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3149,6 +3211,33 @@ func NewGetChartRequest(server string, metric GetChartParamsMetric, params *GetC
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
 		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListNodesRequest constructs an http.Request for the ListNodes method
+func NewListNodesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/monitor/nodes")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -4414,9 +4503,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/monitor/charts/{metric} (the `GetChart` operationId).
 	GetChartWithResponse(ctx context.Context, metric GetChartParamsMetric, params *GetChartParams, reqEditors ...RequestEditorFn) (*GetChartResponse, error)
 
+	// ListNodesWithResponse List the nodes
+	//
+	// Returns every node of the cluster, alive or not, in name order, with its slot limit, the jobs it runs and its latest resource sample. A node is dead once its heartbeat is older than its lease. Outside a cluster the list contains one node, named "local", which is this server: it is alive, its heartbeatAt is the time of the response, and its startedAt is when the service started. A node's resources have the shape of a bucket of GET /monitor/resources holding only its latest sample, or null before its first sample.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/monitor/nodes (the `ListNodes` operationId).
+	ListNodesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListNodesResponse, error)
+
 	// GetQueueWithResponse Show the queue
 	//
-	// Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far.
+	// Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far. In a cluster, each job's node names the node that runs or ran it. Outside a cluster, node is null.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5354,6 +5452,75 @@ func (r GetChartResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetChartResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListNodesResponse401Headers the declared response headers of an HTTP 401 response for ListNodes
+type ListNodesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListNodesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NodeList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListNodesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListNodesResponse) GetJSON200() *NodeList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListNodesResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListNodesResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListNodesResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListNodesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListNodesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListNodesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListNodesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7978,9 +8145,24 @@ func (c *ClientWithResponses) GetChartWithResponse(ctx context.Context, metric G
 	return ParseGetChartResponse(rsp)
 }
 
+// ListNodesWithResponse List the nodes
+//
+// Returns every node of the cluster, alive or not, in name order, with its slot limit, the jobs it runs and its latest resource sample. A node is dead once its heartbeat is older than its lease. Outside a cluster the list contains one node, named "local", which is this server: it is alive, its heartbeatAt is the time of the response, and its startedAt is when the service started. A node's resources have the shape of a bucket of GET /monitor/resources holding only its latest sample, or null before its first sample.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/monitor/nodes (the `ListNodes` operationId).
+func (c *ClientWithResponses) ListNodesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListNodesResponse, error) {
+	rsp, err := c.ListNodes(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListNodesResponse(rsp)
+}
+
 // GetQueueWithResponse Show the queue
 //
-// Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far.
+// Returns the pool's limits, the running jobs in start order, the waiting jobs in the order they will start (at most 500, each with position and waitingFor) and the most recently finished jobs. Jobs have the shape of GET /jobs/{job}; a running block's durationMs is its run time so far. In a cluster, each job's node names the node that runs or ran it. Outside a cluster, node is null.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -9069,6 +9251,66 @@ func ParseGetChartResponse(rsp *http.Response) (*GetChartResponse, error) {
 	switch {
 	case rsp.StatusCode == 401:
 		var headers GetChartResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListNodesResponse parses an HTTP response from a ListNodesWithResponse call
+func ParseListNodesResponse(rsp *http.Response) (*ListNodesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListNodesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NodeList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListNodesResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

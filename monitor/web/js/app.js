@@ -5,6 +5,7 @@ import { getToken, setToken, onUnauthorized } from './api.js';
 import { EventStream } from './events.js';
 import { QueueView, StopDialog, loadQueue } from './queue.js';
 import { SlotsForm } from './slots.js';
+import { NodesView, loadNodes } from './nodes.js';
 import { ChartsView } from './charts.js';
 import { ProjectsView } from './projects.js';
 import { shortID } from './dom.js';
@@ -16,6 +17,9 @@ const refreshDelayMs = 250;
 // advance their durations, and always when the event stream is down.
 const runningRefreshMs = 5000;
 const pollRefreshMs = 3000;
+// How often the nodes are fetched besides with the queue, because their
+// CPU and memory change without job events.
+const nodesRefreshMs = 5000;
 const chartsRefreshMs = 60000;
 
 const liveTexts = {
@@ -42,6 +46,7 @@ class App {
       onError: (message) => this.say(message, true),
     });
     this.slots = new SlotsForm($('#view-queue'), { onSaved: () => this.refreshQueue() });
+    this.nodesView = new NodesView($('#view-queue'));
     this.charts = new ChartsView($('#view-resources'));
     this.projects = new ProjectsView($('#view-projects'));
     this.events = new EventStream({
@@ -53,6 +58,9 @@ class App {
     this.refreshAgain = false;
     this.lastQueue = null;
     this.lastQueueAt = 0;
+    this.nodesRefreshing = null;
+    this.nodesAgain = false;
+    this.nodesAt = 0;
     this.chartsAt = 0;
     this.projectsLoaded = false;
   }
@@ -107,6 +115,10 @@ class App {
       if (this.liveState === 'unauthorized') every = 0;
       if (every > 0 && now - this.lastQueueAt >= every) this.refreshQueue();
     }
+    if (view === 'queue' && !this.nodesRefreshing && this.liveState !== 'unauthorized' &&
+        now - this.nodesAt >= nodesRefreshMs) {
+      this.refreshNodes();
+    }
     if (view === 'resources' && now - this.chartsAt >= chartsRefreshMs) this.loadCharts();
   }
 
@@ -129,13 +141,15 @@ class App {
     if (state === 'live') this.refreshQueue();
   }
 
-  // refreshQueue fetches the queue, at most one fetch at a time; a call
-  // during a fetch makes one more fetch follow it.
+  // refreshQueue fetches the queue and the nodes. It runs at most one
+  // fetch of the queue at a time, and a call during a fetch makes one
+  // more fetch follow it.
   async refreshQueue() {
     if (this.refreshing) {
       this.refreshAgain = true;
       return this.refreshing;
     }
+    this.refreshNodes();
     this.refreshing = (async () => {
       try {
         const queue = await loadQueue();
@@ -154,6 +168,31 @@ class App {
     if (this.refreshAgain) {
       this.refreshAgain = false;
       await this.refreshQueue();
+    }
+  }
+
+  // refreshNodes fetches the nodes, at most one fetch at a time. A call
+  // during a fetch makes one more fetch follow it.
+  async refreshNodes() {
+    if (this.nodesRefreshing) {
+      this.nodesAgain = true;
+      return this.nodesRefreshing;
+    }
+    this.nodesRefreshing = (async () => {
+      try {
+        this.nodesView.render(await loadNodes());
+        $('#nodes-error').textContent = '';
+      } catch (err) {
+        $('#nodes-error').textContent = `The nodes could not be loaded: ${err.message}`;
+      } finally {
+        this.nodesAt = Date.now();
+      }
+    })();
+    await this.nodesRefreshing;
+    this.nodesRefreshing = null;
+    if (this.nodesAgain) {
+      this.nodesAgain = false;
+      await this.refreshNodes();
     }
   }
 

@@ -4,7 +4,7 @@
 // carry an Authorization header.
 
 import { getJSON, request } from './api.js';
-import { el, replaceChildren, plural } from './dom.js';
+import { el, replaceChildren, plural, formatBytes } from './dom.js';
 
 const metrics = [
   { name: 'cpu', title: 'CPU' },
@@ -117,15 +117,4 @@ function formatSummary(term, v) {
       return `${Math.round(v[0])} running of ${plural(Math.round(v[1]), 'slot')}, ` +
         `${Math.round(v[2])} queued, ${Math.round(v[3])} blocked`;
   }
-}
-
-// formatBytes writes a byte count with binary units, such as "1.5 GiB".
-function formatBytes(n) {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
 }

@@ -89,6 +89,17 @@ export function formatCell(value) {
   return { text: String(Number(value.toFixed(4))), full };
 }
 
+// formatBytes writes a byte count with binary units, such as "1.5 GiB".
+export function formatBytes(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
+}
+
 // plural returns "1 job" or "2 jobs".
 export function plural(n, word) {
   return `${n} ${word}${n === 1 ? '' : 's'}`;

@@ -86,6 +86,8 @@ function stateBadge(state) {
 
 function jobMeta(job) {
   const parts = [`Job ${shortID(job.id)}`];
+  // Only jobs of a cluster run on a named node.
+  if (job.node) parts.push(`node ${job.node}`);
   if (job.attempt > 1) parts.push(`attempt ${job.attempt}`);
   if (job.startedAt) {
     parts.push(`started ${formatTime(job.startedAt)}`);
