@@ -20,19 +20,24 @@ import (
 // timing, so a seed does not replay a run exactly.
 var crashSeed = flag.Uint64("crash-seed", 1, "seed of the random kill test")
 
-// crashJob is the part of a job response the crash tests read.
+// crashJob is the part of a job response the crash and cluster tests
+// read.
 type crashJob struct {
-	ID         string     `json:"id"`
-	Project    string     `json:"project"`
-	State      string     `json:"state"`
-	Attempt    int        `json:"attempt"`
-	StartedAt  *time.Time `json:"startedAt"`
-	FinishedAt *time.Time `json:"finishedAt"`
-	Error      *struct {
+	ID          string     `json:"id"`
+	Project     string     `json:"project"`
+	Kind        string     `json:"kind"`
+	State       string     `json:"state"`
+	Attempt     int        `json:"attempt"`
+	Node        *string    `json:"node"`
+	SubmittedAt time.Time  `json:"submittedAt"`
+	StartedAt   *time.Time `json:"startedAt"`
+	FinishedAt  *time.Time `json:"finishedAt"`
+	Error       *struct {
 		Type string `json:"type"`
 	} `json:"error"`
 	Stop *struct {
-		By string `json:"by"`
+		By     string `json:"by"`
+		Reason string `json:"reason"`
 	} `json:"stop"`
 }
 
@@ -79,21 +84,32 @@ type crashClient struct {
 	rng        *rand.Rand
 	httpClient *http.Client
 	next       int
+	// ownLambdas, when set, sends half the lambda invocations to the
+	// client's own project, without parameters, so that lambda jobs of
+	// one project run in parallel.
+	ownLambdas bool
+	// interval, when positive, is the least time between two
+	// submissions of the client; zero submits as fast as the server
+	// accepts.
+	interval time.Duration
 }
 
 // submit sends one execute of the client's project or one lambda
-// invocation of seattle-weather. It returns the job when the server
-// returned 202, and nil when the server was down. Any other status fails
-// the test.
+// invocation of seattle-weather (or, with ownLambdas, of its own
+// project). It returns the job when the server returned 202, and nil when
+// the server was down. Any other status fails the test.
 func (c *crashClient) submit(t *testing.T, base string) *submission {
 	kind, project := "execute", c.project
 	path := "/api/v1/projects/" + project + "/execute"
 	body := []byte("{}")
 	if c.rng.IntN(2) == 0 {
 		kind, project = "lambda", "seattle-weather"
-		path = "/api/v1/projects/" + project + "/lambda"
 		weather := []string{"sun", "rain", "fog", "drizzle", "snow"}[c.rng.IntN(5)]
 		body = fmt.Appendf(nil, `{"parameters": {"weather": %q, "year": %d}}`, weather, 2012+c.rng.IntN(4))
+		if c.ownLambdas && c.rng.IntN(2) == 0 {
+			project, body = c.project, []byte("{}")
+		}
+		path = "/api/v1/projects/" + project + "/lambda"
 	}
 
 	sent := time.Now()
@@ -118,19 +134,34 @@ func (c *crashClient) submit(t *testing.T, base string) *submission {
 	return sub
 }
 
-// runClients lets the clients submit to s until stop is closed, and
-// sends the count of accepted jobs so far after each acceptance.
-func runClients(s *instance, clients []*crashClient, l *ledger, stop <-chan struct{}, counts chan<- int) *sync.WaitGroup {
+// runClients lets the clients submit until stop is closed, each request
+// to the base URL that target returns, and sends the count of accepted
+// jobs so far after each acceptance.
+func runClients(t *testing.T, target func() string, clients []*crashClient, l *ledger,
+	stop <-chan struct{}, counts chan<- int) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for _, c := range clients {
 		wg.Go(func() {
+			var tick <-chan time.Time
+			if c.interval > 0 {
+				ticker := time.NewTicker(c.interval)
+				defer ticker.Stop()
+				tick = ticker.C
+			}
 			for {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				if sub := c.submit(s.t, s.base); sub != nil {
+				if tick != nil {
+					select {
+					case <-stop:
+						return
+					case <-tick:
+					}
+				}
+				if sub := c.submit(t, target()); sub != nil {
 					select {
 					case counts <- l.add(*sub):
 					case <-stop:
@@ -205,7 +236,7 @@ func submitRound(t *testing.T, s *instance, clients []*crashClient, l *ledger, q
 	start := len(l.all())
 	stop := make(chan struct{})
 	counts := make(chan int)
-	wg := runClients(s, clients, l, stop, counts)
+	wg := runClients(t, func() string { return s.base }, clients, l, stop, counts)
 	defer wg.Wait()
 	defer close(stop)
 
@@ -264,6 +295,13 @@ func logOutcomes(t *testing.T, jobs map[string]crashJob) {
 	t.Logf("%d jobs: %d on attempt 2, %d of them INTERRUPTED", len(jobs), again, interrupted)
 }
 
+// endMessages are the log messages that record the end of a job: a run
+// that finished, and a job that a restarted server or a cluster node
+// ended after the process that ran it stopped.
+var endMessages = map[string]bool{
+	"job finished": true, "job ended by recovery": true, "job of a stopped node ended": true,
+}
+
 // checkEndedOnce checks the final state and attempt of every job, and
 // that no server logged the end of a job twice.
 func checkEndedOnce(t *testing.T, servers []*instance, subs []submission, jobs map[string]crashJob) {
@@ -298,10 +336,13 @@ func checkEndedOnce(t *testing.T, servers []*instance, subs []submission, jobs m
 			if json.Unmarshal([]byte(line), &entry) != nil {
 				continue
 			}
-			if entry.Msg == "job finished" || entry.Msg == "job ended by recovery" {
+			if endMessages[entry.Msg] {
 				ends[entry.JobID]++
 			}
 		}
+	}
+	if len(ends) == 0 && len(subs) > 0 {
+		t.Errorf("no server logged the end of any of %d jobs; run them with --log-level debug", len(subs))
 	}
 	for id, n := range ends {
 		if n > 1 {
@@ -336,34 +377,72 @@ func checkProjectOrder(t *testing.T, subs []submission, jobs map[string]crashJob
 }
 
 // checkSlotLimit checks that at no instant more than limit final runs
-// overlap. Runs that touch, one ending in the millisecond the next
-// starts, do not count as overlapping.
+// overlap.
 func checkSlotLimit(t *testing.T, jobs map[string]crashJob, limit int) {
 	t.Helper()
-	type event struct {
-		at    time.Time
-		delta int
-		id    string
-	}
-	var events []event
+	var runs []run
 	for _, j := range jobs {
 		if j.StartedAt != nil && j.FinishedAt != nil {
-			events = append(events, event{*j.StartedAt, 1, j.ID}, event{*j.FinishedAt, -1, j.ID})
+			runs = append(runs, run{id: j.ID, start: *j.StartedAt, end: *j.FinishedAt})
 		}
 	}
-	slices.SortFunc(events, func(a, b event) int {
+	checkMaxRunning(t, "the server", runs, limit)
+}
+
+// run is one attempt of a job as the checks see it: the node it ran on,
+// empty outside a cluster, and when it held its slot.
+type run struct {
+	id, node   string
+	start, end time.Time
+}
+
+// runEvent is the start (delta 1) or end (delta -1) of a run.
+type runEvent struct {
+	at    time.Time
+	delta int
+	id    string
+}
+
+// runEvents returns the starts and ends of runs in time order, an end
+// before a start at the same instant: runs that touch, one ending in the
+// millisecond the next starts, do not overlap.
+func runEvents(runs []run) []runEvent {
+	events := make([]runEvent, 0, 2*len(runs))
+	for _, r := range runs {
+		events = append(events, runEvent{r.start, 1, r.id}, runEvent{r.end, -1, r.id})
+	}
+	slices.SortFunc(events, func(a, b runEvent) int {
 		if c := a.at.Compare(b.at); c != 0 {
 			return c
 		}
 		return a.delta - b.delta
 	})
+	return events
+}
+
+// checkMaxRunning checks that no run of where started while limit or
+// more of its runs were running.
+func checkMaxRunning(t *testing.T, where string, runs []run, limit int) {
+	t.Helper()
 	running := 0
-	for _, e := range events {
+	for _, e := range runEvents(runs) {
 		running += e.delta
 		if running > limit {
-			t.Errorf("at %s job %s started while %d jobs ran, want at most %d", clock(&e.at), e.id, running-1, limit)
+			t.Errorf("%s: at %s job %s started while %d jobs ran, want at most %d",
+				where, clock(&e.at), e.id, running-1, limit)
 		}
 	}
+}
+
+// peakRunning returns the largest number of runs that ran at one
+// instant.
+func peakRunning(runs []run) int {
+	running, peak := 0, 0
+	for _, e := range runEvents(runs) {
+		running += e.delta
+		peak = max(peak, running)
+	}
+	return peak
 }
 
 // checkLambdaOrder checks the queue order of lambda jobs. A lambda job

@@ -112,11 +112,25 @@ func databaseArgs(t *testing.T, dataDir string) []string {
 // waits until it logs that it serves.
 func startServer(t *testing.T, dataDir string, args ...string) *instance {
 	t.Helper()
-	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
-		"--log-format", "json", "--shutdown-grace", "5s"}, databaseArgs(t, dataDir)...)
-	all = append(all, args...)
-	cmd := exec.Command(binary, all...)
+	all := append(serveArgs(dataDir), databaseArgs(t, dataDir)...)
+	return startProcess(t, dataDir, append(all, args...), nil)
+}
+
+// serveArgs returns the arguments that start the service on a free
+// loopback port with dataDir, logging JSON lines that readLog parses.
+func serveArgs(dataDir string) []string {
+	return []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
+		"--log-format", "json", "--shutdown-grace", "5s"}
+}
+
+// startProcess runs the binary with args and, on top of the test's
+// environment, the variables in env ("NAME=value"), and waits until it
+// logs that it serves. It kills the process when the test ends.
+func startProcess(t *testing.T, dataDir string, args, env []string) *instance {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -253,10 +267,13 @@ func expectStatus(t *testing.T, resp *http.Response, want int) {
 
 // job is the part of a job response the tests read.
 type job struct {
-	ID         string `json:"id"`
-	Project    string `json:"project"`
-	State      string `json:"state"`
-	Attempt    int    `json:"attempt"`
+	ID      string `json:"id"`
+	Project string `json:"project"`
+	State   string `json:"state"`
+	Attempt int    `json:"attempt"`
+	// Node names the cluster node that runs or ran the job; it is nil
+	// outside a cluster.
+	Node       *string `json:"node"`
 	WaitingFor *struct {
 		Reason    string  `json:"reason"`
 		BlockedBy *string `json:"blockedBy"`
