@@ -33,14 +33,14 @@ func TestAdminPageStopsJobAndSetsSlots(t *testing.T) {
 	p.waitText(jobCard("waiting", blocked.ID)+` .wait[data-reason="PROJECT_LOCK"]`, running.ID[len(running.ID)-8:])
 	p.waitText(jobCard("recent", finished.ID), "COMPLETED")
 
-	// Outside a cluster the Nodes section lists this server as the one
-	// node, "local", running the running job, and no job card names a
-	// node.
+	// The Nodes section lists this server as the one node, "local"
+	// outside a cluster, running the running job, and a job card names
+	// a node only in a cluster.
 	var limits struct {
 		MaxConcurrentJobs int `json:"maxConcurrentJobs"`
 	}
 	srv.do("GET", "/api/v1/settings", nil, &limits)
-	local := `#nodes tr[data-node="local"]`
+	local := fmt.Sprintf(`#nodes tr[data-node=%q]`, expectedNodeName())
 	p.waitText(local, "alive")
 	p.waitText(local+" td.slots", fmt.Sprintf("1 of 1 used, cap %d", limits.MaxConcurrentJobs))
 	p.waitText(local+" td.running", running.ID[len(running.ID)-8:])
@@ -52,8 +52,8 @@ func TestAdminPageStopsJobAndSetsSlots(t *testing.T) {
 		t.Errorf("the Nodes section lists %d nodes, want 1", n)
 	}
 	meta := evaluate[string](p, fmt.Sprintf(`document.querySelector(%s).textContent`, jsString(jobCard("running", running.ID)+" .meta")))
-	if strings.Contains(meta, "node") {
-		t.Errorf("running job card names a node outside a cluster: %q", meta)
+	if named := strings.Contains(meta, "node"); named != (expectedJobNode() != nil) {
+		t.Errorf("running job card %q names a node: %v, want %v", meta, named, expectedJobNode() != nil)
 	}
 
 	// By keyboard: Enter on the Stop button opens the dialog, Escape

@@ -51,8 +51,8 @@ func checkMonitorRoutes(t *testing.T, api *client.ClientWithResponses) {
 		t.Fatal(err)
 	}
 	expectCode(t, "ListNodes", nodes.StatusCode(), nodes.Body, http.StatusOK)
-	if len(nodes.JSON200.Nodes) != 1 || nodes.JSON200.Nodes[0].Name != "local" || !nodes.JSON200.Nodes[0].Alive {
-		t.Errorf("ListNodes: %s, want the local node, alive", nodes.Body)
+	if len(nodes.JSON200.Nodes) != 1 || nodes.JSON200.Nodes[0].Name != expectedNodeName() || !nodes.JSON200.Nodes[0].Alive {
+		t.Errorf("ListNodes: %s, want the node %s, alive", nodes.Body, expectedNodeName())
 	}
 
 	metrics, err := api.GetMetricsWithResponse(ctx)

@@ -242,8 +242,8 @@ func TestMonitorNodesShowsLocalNode(t *testing.T) {
 	}
 
 	node := nodes[0]
-	if node.Name != "local" {
-		t.Errorf("name = %q, want local", node.Name)
+	if want := expectedNodeName(); node.Name != want {
+		t.Errorf("name = %q, want %s", node.Name, want)
 	}
 	if !node.Alive {
 		t.Error("the local node is not alive")
@@ -262,7 +262,8 @@ func TestMonitorNodesShowsLocalNode(t *testing.T) {
 		t.Errorf("resources = %+v, want one sample with memory and the slot limit", r)
 	}
 
-	// Outside a cluster no job names a node.
+	// Outside a cluster no job names a node; in a cluster a job names
+	// the node that runs it.
 	var view struct {
 		Running []map[string]any `json:"running"`
 	}
@@ -270,8 +271,8 @@ func TestMonitorNodesShowsLocalNode(t *testing.T) {
 	if len(view.Running) != 1 {
 		t.Fatalf("queue lists %d running jobs, want 1", len(view.Running))
 	}
-	if node, ok := view.Running[0]["node"]; !ok || node != nil {
-		t.Errorf("running job's node = %v (present %v), want null", node, ok)
+	if node, ok := view.Running[0]["node"]; !ok || node != expectedJobNode() {
+		t.Errorf("running job's node = %v (present %v), want %v", node, ok, expectedJobNode())
 	}
 }
 

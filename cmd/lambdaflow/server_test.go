@@ -65,6 +65,29 @@ type instance struct {
 // file in the data directory. `make test-postgres` sets it.
 const backendVariable = "LAMBDAFLOW_TEST_BACKEND"
 
+// testNodeName is the node name of every server that startServer starts
+// as a one-node cluster.
+const testNodeName = "test-node"
+
+// expectedNodeName returns the name /monitor/nodes gives the server that
+// startServer starts: its cluster node name, or "local" outside a
+// cluster.
+func expectedNodeName() string {
+	if os.Getenv(backendVariable) == "cluster" {
+		return testNodeName
+	}
+	return "local"
+}
+
+// expectedJobNode returns the node a job of a server that startServer
+// starts names: its cluster node name, or nil outside a cluster.
+func expectedJobNode() any {
+	if os.Getenv(backendVariable) == "cluster" {
+		return testNodeName
+	}
+	return nil
+}
+
 var (
 	databasesMu sync.Mutex
 	// databases maps a data directory to the URL of its PostgreSQL
@@ -103,7 +126,7 @@ func databaseArgs(t *testing.T, dataDir string) []string {
 		// One name per data directory, so that a restarted server finds
 		// the jobs of its previous process at once, as a single server
 		// does.
-		return []string{"--database", url, "--cluster", "--node-name", "test-node", "--node-lease", "2s"}
+		return []string{"--database", url, "--cluster", "--node-name", testNodeName, "--node-lease", "2s"}
 	}
 	return []string{"--database", url}
 }
