@@ -1475,7 +1475,7 @@ const docTemplate = `{
         },
         "/readyz": {
             "get": {
-                "description": "Returns 200 while the service takes work and 503 SHUTTING_DOWN while it starts or shuts down. It needs no token.",
+                "description": "Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not answer within a second. It needs no token.",
                 "produces": [
                     "application/json"
                 ],
@@ -1492,7 +1492,7 @@ const docTemplate = `{
                         }
                     },
                     "503": {
-                        "description": "SHUTTING_DOWN",
+                        "description": "SHUTTING_DOWN or DATABASE_UNAVAILABLE",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }

@@ -21,12 +21,18 @@ func (s *Service) launchOnce(ctx context.Context, inv *invocation, req *InvokeRe
 	if err != nil {
 		return nil, false, err
 	}
-	// NOTE: the lock covers this process only. Two servers sharing one
-	// database could each queue a job for the same key.
+	// keyMu serialises this process's keyed invocations, so that each
+	// process waits for the database lock on one connection at most,
+	// and the lock serialises them across the servers on the database.
 	s.keyMu.Lock()
 	defer s.keyMu.Unlock()
-
 	project, key := inv.rec.Name, req.IdempotencyKey
+	unlock, err := s.store.LockIdempotencyKey(ctx, project, key)
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
+
 	first, found, err := s.store.IdempotencyKey(ctx, project, key, s.now())
 	if err != nil {
 		return nil, false, err

@@ -295,6 +295,7 @@ func (s *Service) awaitJob(ctx context.Context, job *pool.Job, wait time.Duratio
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	defer context.AfterFunc(s.draining, cancel)()
 	final, err := s.sched.Await(waitCtx, job.ID)
 	if err == nil {
 		// A client that reads the instance after the response finds it

@@ -56,6 +56,9 @@ type Service struct {
 	// now returns the current time; tests replace it.
 	now func() time.Time
 
+	// draining ends when Drain is called, and drain ends it.
+	draining context.Context
+	drain    context.CancelFunc
 	// keyMu serialises invocations that carry an idempotency key, so that
 	// two concurrent requests with one key queue one job.
 	keyMu sync.Mutex
@@ -89,7 +92,10 @@ func New(cfg Config, store Store, projectStore Projects, sched Scheduler) (*Serv
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	draining, drain := context.WithCancel(context.Background())
 	return &Service{
+		draining: draining,
+		drain:    drain,
 		cfg:      cfg,
 		store:    store,
 		sched:    sched,
@@ -130,6 +136,14 @@ func (s *Service) Start(ctx context.Context) error {
 	s.log.Info("lambda service started", "instance_retention", s.cfg.InstanceRetention,
 		"idempotency_retention", s.cfg.IdempotencyRetention, "sweep_interval", s.cfg.SweepInterval)
 	return nil
+}
+
+// Drain makes the invocations that wait for their jobs answer at once
+// with the job as it is, 202 unless it ended, and makes later ones answer
+// without waiting, so that a server shutting down does not hold them
+// until its connections are closed.
+func (s *Service) Drain() {
+	s.drain()
 }
 
 // Stop ends the cleaner and the watchers and waits for them. Jobs go on:

@@ -151,6 +151,17 @@ func (s *SQLStore) IdempotencyKey(ctx context.Context, project, key string, now 
 	return rec, true, nil
 }
 
+// LockIdempotencyKey takes an advisory lock on key of project on
+// PostgreSQL, where several servers may share the database, and nothing
+// on SQLite.
+func (s *SQLStore) LockIdempotencyKey(ctx context.Context, project, key string) (func(), error) {
+	unlock, err := s.db.Lock(ctx, "idempotency key "+project+"\x00"+key)
+	if err != nil {
+		return nil, fmt.Errorf("locking idempotency key %q of project %s: %w", key, project, err)
+	}
+	return unlock, nil
+}
+
 // PutIdempotencyKey stores rec over any earlier record of its key.
 func (s *SQLStore) PutIdempotencyKey(ctx context.Context, rec *IdempotencyRecord) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO idempotency_keys

@@ -80,4 +80,8 @@ type Store interface {
 	// DeleteExpiredKeys removes the idempotency keys expired at now and
 	// returns how many it removed.
 	DeleteExpiredKeys(ctx context.Context, now time.Time) (int64, error)
+	// LockIdempotencyKey serialises the invocations that carry key on
+	// project across every server on the database, until the returned
+	// function is called.
+	LockIdempotencyKey(ctx context.Context, project, key string) (func(), error)
 }

@@ -190,7 +190,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 			return fmt.Errorf("queueing job %s of this node's previous process again: %w", id, err)
 		}
 	}
-	if _, err := c.cs.renew(ctx, c.Settings().ConcurrentJobs, c.cfg.MaxConcurrentJobs, nil, c.startedAt); err != nil {
+	if _, err := c.cs.renew(ctx, nil, c.Settings().ConcurrentJobs, c.cfg.MaxConcurrentJobs, nil, c.startedAt); err != nil {
 		return err
 	}
 

@@ -272,15 +272,27 @@ func (c *Cluster) leaseLoop(ctx context.Context) {
 // holds is cancelled, and a job stopped from another node whose
 // notification was lost is stopped.
 func (c *Cluster) renew(ctx context.Context) {
+	// A job claimed after renewedAt may be missing from running, so its
+	// absence from the renewed jobs means nothing.
 	c.mu.Lock()
+	renewedAt := time.Now()
 	slots, resources := c.limitLocked(), c.resources
+	running := make([]string, 0, len(c.local))
+	for id := range c.local {
+		running = append(running, id)
+	}
 	c.mu.Unlock()
 	var sample json.RawMessage
 	if resources != nil {
 		sample = resources()
 	}
-	renewedAt := time.Now()
-	held, err := c.cs.renew(ctx, slots, c.cfg.MaxConcurrentJobs, sample, c.startedAt)
+	// NOTE: until the locks are back, another server can start on the
+	// database, and one that took this node's name or runs alone would
+	// queue this node's running jobs again.
+	if err := c.db.RetakeClusterLocks(ctx); ctx.Err() == nil {
+		c.failing.check("taking the node locks again after losing their connection", err)
+	}
+	held, err := c.cs.renew(ctx, running, slots, c.cfg.MaxConcurrentJobs, sample, c.startedAt)
 	if ctx.Err() != nil {
 		return
 	}
@@ -327,18 +339,21 @@ func (c *Cluster) reap(ctx context.Context) {
 	if len(ids) > 0 {
 		c.wakeDispatcher()
 	}
+	if err := c.cs.forgetDeadNodes(ctx); ctx.Err() == nil {
+		c.failing.check("removing the rows of long dead nodes", err)
+	}
 }
 
 // requeue queues the job again or ends it; see clusterStore.requeue.
 func (c *Cluster) requeue(ctx context.Context, id string, own bool) error {
-	next, err := c.cs.requeue(ctx, id, own)
+	next, holder, err := c.cs.requeue(ctx, id, own)
 	if err != nil || next == nil {
 		return err
 	}
 	if next.State.Final() {
-		c.log.Info("job of a stopped node ended", "job_id", id, "state", next.State)
+		c.log.Info("job of a stopped node ended", "job_id", id, "stopped_node", holder, "state", next.State)
 	} else {
-		c.log.Info("job of a stopped node queued again", "job_id", id, "attempt", next.Attempt)
+		c.log.Info("job of a stopped node queued again", "job_id", id, "stopped_node", holder, "attempt", next.Attempt)
 	}
 	return nil
 }

@@ -431,11 +431,17 @@ type heldJob struct {
 	attempt int
 }
 
-// renew extends the leases of the jobs this node holds, records its
-// heartbeat, and returns the jobs it still holds.
-func (s *clusterStore) renew(ctx context.Context, slots, maxSlots int, resources json.RawMessage, startedAt time.Time) ([]heldJob, error) {
+// renew extends the leases of running, the jobs this node runs, records
+// its heartbeat, and returns those of them it still holds. A job the node
+// holds in the database but no longer runs, such as one whose end it
+// could not store, keeps its lease until it expires.
+func (s *clusterStore) renew(ctx context.Context, running []string, slots, maxSlots int, resources json.RawMessage, startedAt time.Time) ([]heldJob, error) {
+	if running == nil {
+		running = []string{}
+	}
 	rows, err := s.db.QueryContext(ctx, "UPDATE jobs SET lease_expires_at = now() + ?::bigint * interval '1 millisecond' "+
-		"WHERE node = ? AND state IN "+holdingStates+" RETURNING id, state, attempt", s.lease.Milliseconds(), s.node)
+		"WHERE node = ? AND id = ANY(?::text[]) AND state IN "+holdingStates+" RETURNING id, state, attempt",
+		s.lease.Milliseconds(), s.node, running)
 	if err != nil {
 		return nil, fmt.Errorf("renewing leases: %w", err)
 	}
@@ -498,30 +504,31 @@ func (s *clusterStore) expired(ctx context.Context, own bool) ([]string, error) 
 // requeue queues a job whose node stopped holding it again, at its old
 // place, or ends it when it cannot run again (see recoveredRecord). With
 // own set the job is one of this node's previous process, whose lease
-// need not have expired. It returns the new record, or nil when the job
-// no longer needs it.
-func (s *clusterStore) requeue(ctx context.Context, id string, own bool) (*Job, error) {
+// need not have expired. It returns the new record and the name of the
+// node that held the job, or a nil record when the job no longer needs
+// one.
+func (s *clusterStore) requeue(ctx context.Context, id string, own bool) (*Job, string, error) {
 	var key string
 	if err := s.db.QueryRowContext(ctx, "SELECT lock_key FROM jobs WHERE id = ?", id).Scan(&key); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	tx, err := s.begin(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer tx.Rollback()
 	if err := tx.lockKey(ctx, key); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var expired bool
 	err = tx.QueryRowContext(ctx, "SELECT state IN "+holdingStates+" AND (lease_expires_at < now() OR (? AND node = ?)) "+
 		"FROM jobs WHERE id = ? FOR UPDATE", own, s.node, id).Scan(&expired)
 	if err != nil || !expired {
-		return nil, err
+		return nil, "", err
 	}
 	job, err := tx.getJob(ctx, id, false)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	next, requeued := recoveredRecord(job)
 	if next.State == StateFailed {
@@ -531,18 +538,18 @@ func (s *clusterStore) requeue(ctx context.Context, id string, own bool) (*Job, 
 	if requeued {
 		next.Node = nil
 		if next.State, err = tx.waitingState(ctx, key, job.Seq); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	if err := tx.write(ctx, next); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if !requeued {
 		if err := tx.promoteNext(ctx, key); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return next, tx.commit(ctx)
+	return next, deref(job.Node), tx.commit(ctx)
 }
 
 // stoppedBy returns the stop record of a job, for a run this node learns
@@ -560,6 +567,14 @@ func (s *clusterStore) stoppedBy(ctx context.Context, id string) (*StopRecord, e
 		return nil, err
 	}
 	return &record, nil
+}
+
+// forgetDeadNodes removes the rows of the nodes whose last heartbeat is
+// older than a day, so that the node list keeps only nodes that may come
+// back.
+func (s *clusterStore) forgetDeadNodes(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, "DELETE FROM nodes WHERE heartbeat_at < now() - interval '1 day'")
+	return err
 }
 
 // notifySettings tells the other nodes that the settings changed.

@@ -201,7 +201,7 @@ func newStopCommand() *cobra.Command {
 
 func newSettingsCommand() *cobra.Command {
 	o := &clientOptions{}
-	var concurrentJobs, queueLimit int
+	var concurrentJobs, queueLimit, clusterJobs int
 	cmd := &cobra.Command{
 		Use:   "settings",
 		Short: "Show the pool settings, or change them",
@@ -212,13 +212,17 @@ func newSettingsCommand() *cobra.Command {
 				return err
 			}
 			var settings *client.Settings
-			if cmd.Flags().Changed("concurrent-jobs") || cmd.Flags().Changed("queue-limit") {
+			changed := cmd.Flags().Changed
+			if changed("concurrent-jobs") || changed("queue-limit") || changed("cluster-concurrent-jobs") {
 				update := client.SettingsUpdate{}
 				if cmd.Flags().Changed("concurrent-jobs") {
 					update.ConcurrentJobs = &concurrentJobs
 				}
 				if cmd.Flags().Changed("queue-limit") {
 					update.QueueLimit = &queueLimit
+				}
+				if changed("cluster-concurrent-jobs") {
+					update.ClusterConcurrentJobs = &clusterJobs
 				}
 				resp, err := api.UpdateSettingsWithResponse(cmd.Context(), update)
 				if err := checkResponse(resp, err, http.StatusOK); err != nil {
@@ -240,11 +244,18 @@ func newSettingsCommand() *cobra.Command {
 			t.row("requestedConcurrentJobs", fmt.Sprint(settings.RequestedConcurrentJobs))
 			t.row("maxConcurrentJobs", fmt.Sprint(settings.MaxConcurrentJobs))
 			t.row("queueLimit", fmt.Sprint(settings.QueueLimit))
+			clusterLimit := "none"
+			if settings.ClusterConcurrentJobs != nil {
+				clusterLimit = fmt.Sprint(*settings.ClusterConcurrentJobs)
+			}
+			t.row("clusterConcurrentJobs", clusterLimit)
 			return t.flush()
 		},
 	}
 	o.bindFlags(cmd)
 	cmd.Flags().IntVar(&concurrentJobs, "concurrent-jobs", 0, "set the requested slot limit (capped at the server's usable cores)")
 	cmd.Flags().IntVar(&queueLimit, "queue-limit", 0, "set the maximum number of waiting jobs")
+	cmd.Flags().IntVar(&clusterJobs, "cluster-concurrent-jobs", 0,
+		"set the cap on the running jobs of all nodes of a cluster (PATCH /api/v1/settings with null removes it)")
 	return cmd
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/spf13/pflag"
 
 	"github.com/lambdaflow/lambdaflow/internal/auth"
@@ -71,7 +70,7 @@ func (c *serveConfig) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the database and the jobs' output directories")
 	fs.StringVar(&c.Database, "database", "", "PostgreSQL URL, postgres://user:password@host:port/dbname, to store projects, jobs, instances and samples in instead of <data-dir>/lambdaflow.db; environment variable LAMBDAFLOW_DATABASE_URL")
 	fs.BoolVar(&c.Cluster, "cluster", false, "run as one node of a cluster: several nodes on one --database share one queue; needs --database")
-	fs.StringVar(&c.NodeName, "node-name", "", "name of this cluster node, unique among the running nodes (default the host name and a random suffix)")
+	fs.StringVar(&c.NodeName, "node-name", "", "name of this cluster node, unique among the running nodes (default the host name)")
 	fs.DurationVar(&c.NodeLease, "node-lease", pool.DefaultLease, "how long a cluster node holds a running job without renewing its lease; a dead node's jobs are queued again after it")
 	fs.DurationVar(&c.ClusterPoll, "cluster-poll", pool.DefaultPoll, "interval of the cluster node's slow poll, the safety net behind notifications")
 	fs.StringVar(&c.FilesDir, "files-dir", "", "directory that reading blocks and file parameters resolve paths against (default <data-dir>/files)")
@@ -197,15 +196,21 @@ func (c *serveConfig) checkCluster() []error {
 	if c.ClusterPoll < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--cluster-poll must be at least 10ms, got %s", c.ClusterPoll))
 	}
-	if len(c.NodeName) > 200 || strings.ContainsFunc(c.NodeName, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		errs = append(errs, fmt.Errorf("--node-name must be at most 200 characters without control characters, got %q", c.NodeName))
-	}
-	if c.Cluster && c.NodeName == "" {
+	switch {
+	case c.NodeName != "" && !c.Cluster:
+		errs = append(errs, errors.New("--node-name names a cluster node; add --cluster or leave it out"))
+	case len(c.NodeName) > 200 || strings.TrimSpace(c.NodeName) != c.NodeName ||
+		strings.ContainsFunc(c.NodeName, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		errs = append(errs, fmt.Errorf("--node-name must be at most 200 characters, without control characters "+
+			"or leading or trailing spaces, got %q", c.NodeName))
+	case c.Cluster && c.NodeName == "":
+		// The host name stays the same across restarts, so a restarted
+		// node finds the jobs of its previous process at once.
 		host, err := os.Hostname()
-		if err != nil {
-			host = "node"
+		if err != nil || host == "" {
+			errs = append(errs, errors.New("--node-name is needed because the host name is unknown"))
 		}
-		c.NodeName = host + "-" + uuid.NewString()[:8]
+		c.NodeName = host
 	}
 	return errs
 }

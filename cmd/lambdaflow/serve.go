@@ -307,16 +307,23 @@ func healthz(c *gin.Context) {
 // readyz godoc
 //
 //	@Summary		Readiness probe
-//	@Description	Returns 200 while the service takes work and 503 SHUTTING_DOWN while it starts or shuts down. It needs no token.
+//	@Description	Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not answer within a second. It needs no token.
 //	@ID				readyz
 //	@Tags			health
 //	@Produce		json
 //	@Success		200	{object}	HealthStatus
-//	@Failure		503	{object}	httpapi.Problem	"SHUTTING_DOWN"
+//	@Failure		503	{object}	httpapi.Problem	"SHUTTING_DOWN or DATABASE_UNAVAILABLE"
 //	@Router			/readyz [get]
 func (s *server) readyz(c *gin.Context) {
 	if !s.ready.Load() {
 		httpapi.WriteError(c, httpapi.NewProblem(http.StatusServiceUnavailable, httpapi.CodeShuttingDown, "the service is not ready"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
+	defer cancel()
+	if err := s.db.PingContext(ctx); err != nil {
+		httpapi.WriteError(c, httpapi.NewProblem(http.StatusServiceUnavailable, httpapi.CodeDatabaseUnavailable,
+			"the database does not answer: "+err.Error()))
 		return
 	}
 	c.JSON(http.StatusOK, HealthStatus{Status: "ready"})
@@ -328,6 +335,7 @@ func (s *server) readyz(c *gin.Context) {
 // HTTP requests finish.
 func (s *server) shutdown() error {
 	s.ready.Store(false)
+	s.lambda.Drain()
 	grace, cancelGrace := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancelGrace()
 	poolErr := make(chan error, 1)

@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -23,13 +24,38 @@ var ErrNodeNameTaken = errors.New("a running node of this cluster already uses t
 // ErrNodeNameTaken when either lock is held elsewhere.
 func OpenPostgresClusterNode(ctx context.Context, rawURL, node string) (*DB, error) {
 	return openPostgres(ctx, rawURL, func(db *DB, ctx context.Context) error {
-		return db.joinCluster(ctx, node)
+		db.lockMu.Lock()
+		defer db.lockMu.Unlock()
+		db.node = node
+		return db.joinCluster(ctx)
 	})
 }
 
+// RetakeClusterLocks takes the cluster node's locks again when the
+// connection that held them broke, as it does when PostgreSQL restarts,
+// and otherwise does nothing. It returns an error wrapping ErrNodeLocked
+// or ErrNodeNameTaken when a server that started since holds one of
+// them.
+func (db *DB) RetakeClusterLocks(ctx context.Context) error {
+	db.lockMu.Lock()
+	defer db.lockMu.Unlock()
+	if db.lockConn == nil && db.node == "" {
+		return nil
+	}
+	if db.lockConn != nil {
+		if err := db.lockConn.PingContext(ctx); err == nil {
+			return nil
+		}
+		db.lockConn.Close()
+		db.lockConn, db.unlock = nil, nil
+	}
+	return db.joinCluster(ctx)
+}
+
 // joinCluster takes the shared node lock and the lock of the node name on
-// a connection that db keeps until Close.
-func (db *DB) joinCluster(ctx context.Context, node string) error {
+// a connection that db keeps until Close. The caller holds lockMu.
+func (db *DB) joinCluster(ctx context.Context) error {
+	node := db.node
 	conn, err := db.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("taking the node lock: %w", err)
@@ -51,6 +77,7 @@ func (db *DB) joinCluster(ctx context.Context, node string) error {
 		}
 		return fmt.Errorf("node name %q: %w", node, ErrNodeNameTaken)
 	}
+	db.lockConn = conn
 	db.unlock = func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -58,6 +85,36 @@ func (db *DB) joinCluster(ctx context.Context, node string) error {
 		return errors.Join(err, conn.Close())
 	}
 	return nil
+}
+
+// Lock takes the session-level advisory lock of purpose on a connection
+// of its own, waiting while another session holds it, and returns the
+// function that releases it and returns the connection. Each call holds
+// one connection until then. On SQLite it locks nothing, since one
+// process owns the file.
+func (db *DB) Lock(ctx context.Context, purpose string) (func(), error) {
+	if db.dialect != Postgres {
+		return func() {}, nil
+	}
+	conn, err := db.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := db.AdvisoryKey(purpose)
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// Closing a connection that failed to unlock discards it, and
+		// the session's end releases the lock.
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}, nil
 }
 
 // AdvisoryKey returns the key of a PostgreSQL advisory lock for purpose,

@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -31,9 +32,14 @@ const (
 type DB struct {
 	db      *sql.DB
 	dialect Dialect
+	// lockMu guards unlock, lockConn and node.
+	lockMu sync.Mutex
 	// unlock releases the node lock of a PostgreSQL database; see
-	// LockNode.
-	unlock func() error
+	// LockNode. lockConn is the connection that holds a cluster node's
+	// locks, and node the node's name.
+	unlock   func() error
+	lockConn *sql.Conn
+	node     string
 	// url and schema are the connection URL and current schema of a
 	// PostgreSQL database, for Listen and AdvisoryKey.
 	url    string
@@ -60,6 +66,11 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	return db.db.QueryRowContext(ctx, rebind(db.dialect, query), args...)
 }
 
+// PingContext checks that the database answers.
+func (db *DB) PingContext(ctx context.Context) error {
+	return db.db.PingContext(ctx)
+}
+
 // BeginTx starts a transaction.
 func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	tx, err := db.db.BeginTx(ctx, opts)
@@ -73,10 +84,13 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 // It is safe to call twice.
 func (db *DB) Close() error {
 	var unlockErr error
+	db.lockMu.Lock()
 	if db.unlock != nil {
 		unlockErr = db.unlock()
 		db.unlock = nil
 	}
+	db.lockConn = nil
+	db.lockMu.Unlock()
 	if err := db.db.Close(); err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ const (
 	CodeNotFound               = "NOT_FOUND"
 	CodeMethodNotAllowed       = "METHOD_NOT_ALLOWED"
 	CodeShuttingDown           = "SHUTTING_DOWN"
+	CodeDatabaseUnavailable    = "DATABASE_UNAVAILABLE"
 	CodeUnauthorized           = "UNAUTHORIZED"
 	CodeForbidden              = "FORBIDDEN"
 	CodeInternal               = "INTERNAL"

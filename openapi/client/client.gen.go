@@ -1842,7 +1842,7 @@ type ClientInterface interface {
 
 	// Readyz Readiness probe
 	//
-	// Returns 200 while the service takes work and 503 SHUTTING_DOWN while it starts or shuts down. It needs no token.
+	// Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not answer within a second. It needs no token.
 	//
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2561,7 +2561,7 @@ func (c *Client) GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) 
 
 // Readyz Readiness probe
 //
-// Returns 200 while the service takes work and 503 SHUTTING_DOWN while it starts or shuts down. It needs no token.
+// Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not answer within a second. It needs no token.
 //
 // Corresponds with GET /readyz (the `Readyz` operationId).
 func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4722,7 +4722,7 @@ type ClientWithResponsesInterface interface {
 
 	// ReadyzWithResponse Readiness probe
 	//
-	// Returns 200 while the service takes work and 503 SHUTTING_DOWN while it starts or shuts down. It needs no token.
+	// Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not answer within a second. It needs no token.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8514,7 +8514,7 @@ func (c *ClientWithResponses) GetMetricsWithResponse(ctx context.Context, reqEdi
 
 // ReadyzWithResponse Readiness probe
 //
-// Returns 200 while the service takes work and 503 SHUTTING_DOWN while it starts or shuts down. It needs no token.
+// Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not answer within a second. It needs no token.
 //
 // Returns a wrapper object for the known response body format(s).
 //
