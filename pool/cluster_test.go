@@ -2,11 +2,14 @@ package pool_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"runtime"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 
 	"github.com/lambdaflow/lambdaflow/internal/database"
 	"github.com/lambdaflow/lambdaflow/internal/database/databasetest"
@@ -273,5 +276,53 @@ func TestClusterNodeNameIsUnique(t *testing.T) {
 	_, err = database.OpenPostgresNode(t.Context(), url)
 	if !errors.Is(err, database.ErrNodeLocked) {
 		t.Errorf("single server beside a cluster: err = %v, want ErrNodeLocked", err)
+	}
+}
+
+func TestClusterRequeuesJobWhoseEndFailedToStore(t *testing.T) {
+	url := databasetest.SchemaURL(t)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a := startNode(t, url, "a")
+	job := clusterSubmit(t, a, "report")
+	run, err := a.runner.Await(awaitContext(t), job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The database rejects every end, as it would while it is down.
+	_, err = db.ExecContext(t.Context(), `
+		CREATE FUNCTION reject_ends() RETURNS trigger AS $$ BEGIN
+			IF NEW.state IN ('COMPLETED', 'FAILED', 'CANCELLED') THEN RAISE EXCEPTION 'end rejected'; END IF;
+			RETURN NEW;
+		END $$ LANGUAGE plpgsql;
+		CREATE TRIGGER reject_ends BEFORE UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION reject_ends();`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Complete(pool.Outcome{})
+
+	// After one lease of retries the node gives the job up, stops renewing
+	// its lease, and then queues it again.
+	ctx := awaitContext(t)
+	if first, err := a.runner.Next(ctx); err != nil || first != run {
+		t.Fatalf("first run = %v (err %v), want attempt 1", first, err)
+	}
+	run2, err := a.runner.Next(ctx)
+	if err != nil {
+		t.Fatalf("the job was not run again after its end failed to store: %v", err)
+	}
+	if run2.Job.ID != job.ID || run2.Job.Attempt != 2 {
+		t.Fatalf("next run is job %s attempt %d, want job %s attempt 2", run2.Job.ID, run2.Job.Attempt, job.ID)
+	}
+	if _, err := db.ExecContext(t.Context(), "DROP TRIGGER reject_ends ON jobs"); err != nil {
+		t.Fatal(err)
+	}
+	run2.Complete(pool.Outcome{})
+	if final := awaitClusterFinal(t, a, job.ID); final.State != pool.StateCompleted || final.Attempt != 2 {
+		t.Errorf("job ended %s attempt %d, want COMPLETED attempt 2", final.State, final.Attempt)
 	}
 }

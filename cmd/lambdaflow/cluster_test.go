@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -456,5 +457,56 @@ func TestClusterRejectsConflictingNodes(t *testing.T) {
 	j := a.execute("seattle-weather", nil)
 	if got := a.waitFinal(j.ID); got.State != "COMPLETED" {
 		t.Errorf("cluster node's job after the rejections: state %s, want COMPLETED", got.State)
+	}
+}
+
+// TestClusterIdempotencyKeyQueuesOneJob sends one keyed lambda request to
+// every node at once, twice per node, and expects one job per key.
+func TestClusterIdempotencyKeyQueuesOneJob(t *testing.T) {
+	c := newCluster(t)
+	for _, name := range []string{"node-a", "node-b", "node-c"} {
+		c.start(name)
+	}
+	const keys = 8
+	for k := range keys {
+		key := fmt.Sprintf("key-%d", k)
+		body := fmt.Sprintf(`{"parameters":{"weather":"sun","year":2013},"idempotencyKey":%q}`, key)
+		var wg sync.WaitGroup
+		ids := make(chan string, 6)
+		errs := make(chan error, 6)
+		for _, n := range c.live() {
+			for range 2 {
+				wg.Go(func() {
+					resp, err := http.Post(n.base+"/api/v1/projects/seattle-weather/lambda", "application/json", strings.NewReader(body))
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer resp.Body.Close()
+					var j job
+					if err := json.NewDecoder(resp.Body).Decode(&j); err != nil || resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK {
+						errs <- fmt.Errorf("node %s: status %d, decode error %v", n.name, resp.StatusCode, err)
+						return
+					}
+					ids <- j.ID
+				})
+			}
+		}
+		wg.Wait()
+		close(ids)
+		close(errs)
+		for err := range errs {
+			t.Errorf("%s: %v", key, err)
+		}
+		seen := map[string]bool{}
+		for id := range ids {
+			seen[id] = true
+		}
+		if len(seen) != 1 {
+			t.Errorf("%s: the six requests returned %d different jobs, want 1", key, len(seen))
+		}
+	}
+	if n := c.count("SELECT COUNT(*) FROM jobs WHERE project = $1", "seattle-weather"); n != keys {
+		t.Errorf("the database holds %d seattle-weather jobs for %d keys, want one per key", n, keys)
 	}
 }
