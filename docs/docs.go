@@ -3115,6 +3115,7 @@ const docTemplate = `{
         "QueueView": {
             "type": "object",
             "required": [
+                "clusterConcurrentJobs",
                 "concurrentJobs",
                 "counts",
                 "maxConcurrentJobs",
@@ -3125,6 +3126,11 @@ const docTemplate = `{
                 "waiting"
             ],
             "properties": {
+                "clusterConcurrentJobs": {
+                    "description": "ClusterConcurrentJobs caps the running jobs of all nodes of a\ncluster together, or is null for no cap and outside a cluster.",
+                    "type": "integer",
+                    "x-nullable": true
+                },
                 "concurrentJobs": {
                     "description": "ConcurrentJobs is the slot limit in force.",
                     "type": "integer"

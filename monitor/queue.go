@@ -25,6 +25,9 @@ type QueueView struct {
 	MaxConcurrentJobs int `json:"maxConcurrentJobs"`
 	// QueueLimit is the maximum number of waiting jobs.
 	QueueLimit int `json:"queueLimit"`
+	// ClusterConcurrentJobs caps the running jobs of all nodes of a
+	// cluster together, or is null for no cap and outside a cluster.
+	ClusterConcurrentJobs *int `json:"clusterConcurrentJobs" extensions:"x-nullable"`
 	// Counts counts the active jobs by state.
 	Counts QueueCounts `json:"counts"`
 	// Running lists the RUNNING and CANCELLING jobs in start order. A
@@ -92,6 +95,7 @@ func (m *Monitor) queueView(c *gin.Context, recent int) (*QueueView, error) {
 		RequestedConcurrentJobs: snap.Settings.RequestedConcurrentJobs,
 		MaxConcurrentJobs:       snap.Settings.MaxConcurrentJobs,
 		QueueLimit:              snap.Settings.QueueLimit,
+		ClusterConcurrentJobs:   snap.Settings.ClusterConcurrentJobs,
 		Counts:                  QueueCounts{Running: snap.Counts.Running, Queued: snap.Counts.Queued, Blocked: snap.Counts.Blocked},
 		Running:                 nonNilJobs(snap.Running),
 		Waiting:                 nonNilJobs(snap.Waiting),

@@ -852,6 +852,10 @@ type QueueCounts struct {
 
 // QueueView defines model for QueueView.
 type QueueView struct {
+	// ClusterConcurrentJobs ClusterConcurrentJobs caps the running jobs of all nodes of a
+	// cluster together, or is null for no cap and outside a cluster.
+	ClusterConcurrentJobs *int `json:"clusterConcurrentJobs"`
+
 	// ConcurrentJobs ConcurrentJobs is the slot limit in force.
 	ConcurrentJobs int `json:"concurrentJobs"`
 

@@ -42,8 +42,10 @@ export class SlotsForm {
     const { concurrentJobs, requestedConcurrentJobs, maxConcurrentJobs, queueLimit } = settings;
     const requested = requestedConcurrentJobs === concurrentJobs
       ? '' : ` (requested ${requestedConcurrentJobs}, capped)`;
+    const cluster = settings.clusterConcurrentJobs == null
+      ? '' : ` Cluster-wide cap: ${plural(settings.clusterConcurrentJobs, 'job')} at once on all nodes.`;
     this.now.textContent = `In force: ${plural(concurrentJobs, 'job')} at once${requested}. ` +
-      `Cap: ${maxConcurrentJobs}, the CPU cores the server may use. Queue limit: ${queueLimit} waiting jobs.`;
+      `Cap: ${maxConcurrentJobs}, the CPU cores the server may use. Queue limit: ${queueLimit} waiting jobs.${cluster}`;
     if (force || document.activeElement !== this.input) {
       this.input.value = String(requestedConcurrentJobs);
       this.showEffect();
