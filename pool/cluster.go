@@ -377,7 +377,13 @@ func (c *Cluster) Submit(ctx context.Context, sub Submission) (*Job, error) {
 		return nil, fmt.Errorf("storing job %s: %w", job.ID, err)
 	}
 	c.wakeDispatcher()
-	return c.view(ctx, stored)
+	view, err := c.view(ctx, stored)
+	if err != nil {
+		// The job is queued, so the submission succeeded all the same.
+		c.log.Warn("reading the place of a new job failed", "job_id", stored.ID, "error", err)
+		return normalize(stored), nil
+	}
+	return view, nil
 }
 
 // Reserve checks that Submit would admit n more jobs with the given
