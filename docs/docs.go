@@ -1475,7 +1475,7 @@ const docTemplate = `{
         },
         "/readyz": {
             "get": {
-                "description": "Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not answer within a second. It needs no token.",
+                "description": "Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not respond within a second. It needs no token.",
                 "produces": [
                     "application/json"
                 ],
@@ -3528,7 +3528,7 @@ const docTemplate = `{
             ],
             "properties": {
                 "clusterConcurrentJobs": {
-                    "description": "ClusterConcurrentJobs caps the running jobs of all nodes of a\ncluster together; null means no cluster-wide cap, and it is always\nnull on a server that is not a cluster node.",
+                    "description": "ClusterConcurrentJobs caps the running jobs of all nodes of a\ncluster together. Null means no cluster-wide cap, which is always\nthe case on a server that is not a cluster node.",
                     "type": "integer",
                     "x-nullable": true
                 },

@@ -138,10 +138,10 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// Drain makes the invocations that wait for their jobs answer at once
-// with the job as it is, 202 unless it ended, and makes later ones answer
-// without waiting, so that a server shutting down does not hold them
-// until its connections are closed.
+// Drain ends the waits of lambda invocations: those waiting respond at
+// once with the job as it is (202 unless it ended), and later ones do not
+// wait. A server that shuts down calls it, so that it does not hold the
+// requests until it closes their connections.
 func (s *Service) Drain() {
 	s.drain()
 }

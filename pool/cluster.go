@@ -222,7 +222,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		c.Stop()
 		return ctx.Err()
 	case <-time.After(c.cfg.Lease):
-		c.log.Warn("not listening for notifications yet; the slow poll stands in until then")
+		c.log.Warn("not listening for notifications yet, so the node relies on its slow poll until it does")
 	}
 	settings := c.Settings()
 	c.log.Info("cluster node started", "concurrent_jobs", settings.ConcurrentJobs,
@@ -316,7 +316,7 @@ func (c *Cluster) clusterLimit() int {
 }
 
 // UpdateSettings stores the set fields of update for every node, applies
-// them on this node and tells the others. An invalid value returns a
+// them on this node and notifies the others. An invalid value returns a
 // *SettingsError and changes nothing.
 func (c *Cluster) UpdateSettings(ctx context.Context, update SettingsUpdate) (Settings, error) {
 	values, err := update.values()

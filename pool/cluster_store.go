@@ -328,8 +328,8 @@ func (s *clusterStore) holds(stored *Job, attempt int) bool {
 }
 
 // stop stops the job with the given id: a waiting job ends CANCELLED
-// and a running one becomes CANCELLING, and a note asks its node to stop
-// the run. It returns the job's new record, the unchanged record of a
+// and a running one becomes CANCELLING, and a notification makes its
+// node stop the run. It returns the job's new record, the unchanged record of a
 // CANCELLING job, or ErrJobFinished or ErrJobNotFound.
 func (s *clusterStore) stop(ctx context.Context, id string, record *StopRecord) (*Job, error) {
 	if !database.IsText(id) {
@@ -424,7 +424,7 @@ func deref(s *string) string {
 	return *s
 }
 
-// heldJob is a job this node holds as the database sees it.
+// heldJob is the stored state of a job this node holds.
 type heldJob struct {
 	id      string
 	state   State
@@ -577,7 +577,7 @@ func (s *clusterStore) forgetDeadNodes(ctx context.Context) error {
 	return err
 }
 
-// notifySettings tells the other nodes that the settings changed.
+// notifySettings notifies the other nodes that the settings changed.
 func (s *clusterStore) notifySettings(ctx context.Context) error {
 	payload, err := json.Marshal(note{Node: s.node, Settings: true})
 	if err != nil {

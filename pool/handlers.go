@@ -54,8 +54,8 @@ func (p *Pool) Register(rg *gin.RouterGroup) {
 	handlers{svc: p, outputRoot: p.cfg.OutputRoot}.register(rg)
 }
 
-// jobService is what the job and settings endpoints serve: a *Pool or a
-// *Cluster.
+// jobService is the job pool behind the job and settings endpoints: a
+// *Pool or a *Cluster.
 type jobService interface {
 	Jobs(ctx context.Context, filter JobFilter) ([]*Job, int, error)
 	Job(ctx context.Context, id string) (*Job, error)

@@ -27,8 +27,8 @@ type Settings struct {
 	// QueueLimit is the maximum number of waiting jobs.
 	QueueLimit int `json:"queueLimit"`
 	// ClusterConcurrentJobs caps the running jobs of all nodes of a
-	// cluster together; null means no cluster-wide cap, and it is always
-	// null on a server that is not a cluster node.
+	// cluster together. Null means no cluster-wide cap, which is always
+	// the case on a server that is not a cluster node.
 	ClusterConcurrentJobs *int `json:"clusterConcurrentJobs" extensions:"x-nullable"`
 }
 

@@ -223,7 +223,7 @@ func (s *server) openDatabase(ctx context.Context) (*database.DB, error) {
 		return database.OpenPostgresClusterNode(ctx, s.cfg.Database, s.cfg.NodeName)
 	}
 	// A single server keeps its queue in memory, so two of them on one
-	// database would run the same jobs twice; the node lock rejects the
+	// database would run the same jobs twice. The node lock rejects the
 	// second.
 	return database.OpenPostgresNode(ctx, s.cfg.Database)
 }
@@ -307,7 +307,7 @@ func healthz(c *gin.Context) {
 // readyz godoc
 //
 //	@Summary		Readiness probe
-//	@Description	Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not answer within a second. It needs no token.
+//	@Description	Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not respond within a second. It needs no token.
 //	@ID				readyz
 //	@Tags			health
 //	@Produce		json
@@ -323,7 +323,7 @@ func (s *server) readyz(c *gin.Context) {
 	defer cancel()
 	if err := s.db.PingContext(ctx); err != nil {
 		httpapi.WriteError(c, httpapi.NewProblem(http.StatusServiceUnavailable, httpapi.CodeDatabaseUnavailable,
-			"the database does not answer: "+err.Error()))
+			"the database is unavailable: "+err.Error()))
 		return
 	}
 	c.JSON(http.StatusOK, HealthStatus{Status: "ready"})

@@ -16,11 +16,11 @@ import (
 var ErrNodeNameTaken = errors.New("a running node of this cluster already uses this node name")
 
 // OpenPostgresClusterNode opens the database like OpenPostgres for a node
-// named node of a cluster: several such nodes share the database. It
-// takes the node lock shared, so that a node without --cluster cannot
-// start beside the cluster nor the other way round, and a lock of its own
-// on the node name, so that two running nodes never share a name. Both
-// are held until Close. It returns an error wrapping ErrNodeLocked or
+// named node of a cluster, whose nodes share the database. It takes the
+// node lock shared, so that a server without --cluster cannot start
+// beside the cluster nor the other way round. It also takes a lock on the
+// node name, so that two running nodes never share a name. Both are held
+// until Close. It returns an error wrapping ErrNodeLocked or
 // ErrNodeNameTaken when either lock is held elsewhere.
 func OpenPostgresClusterNode(ctx context.Context, rawURL, node string) (*DB, error) {
 	return openPostgres(ctx, rawURL, func(db *DB, ctx context.Context) error {

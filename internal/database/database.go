@@ -66,7 +66,7 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	return db.db.QueryRowContext(ctx, rebind(db.dialect, query), args...)
 }
 
-// PingContext checks that the database answers.
+// PingContext checks that the database responds.
 func (db *DB) PingContext(ctx context.Context) error {
 	return db.db.PingContext(ctx)
 }

@@ -1016,8 +1016,8 @@ type Result struct {
 // Settings defines model for Settings.
 type Settings struct {
 	// ClusterConcurrentJobs ClusterConcurrentJobs caps the running jobs of all nodes of a
-	// cluster together; null means no cluster-wide cap, and it is always
-	// null on a server that is not a cluster node.
+	// cluster together. Null means no cluster-wide cap, which is always
+	// the case on a server that is not a cluster node.
 	ClusterConcurrentJobs *int `json:"clusterConcurrentJobs"`
 
 	// ConcurrentJobs ConcurrentJobs is the slot limit in force: the requested value
@@ -1846,7 +1846,7 @@ type ClientInterface interface {
 
 	// Readyz Readiness probe
 	//
-	// Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not answer within a second. It needs no token.
+	// Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not respond within a second. It needs no token.
 	//
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2565,7 +2565,7 @@ func (c *Client) GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) 
 
 // Readyz Readiness probe
 //
-// Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not answer within a second. It needs no token.
+// Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not respond within a second. It needs no token.
 //
 // Corresponds with GET /readyz (the `Readyz` operationId).
 func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4726,7 +4726,7 @@ type ClientWithResponsesInterface interface {
 
 	// ReadyzWithResponse Readiness probe
 	//
-	// Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not answer within a second. It needs no token.
+	// Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not respond within a second. It needs no token.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8518,7 +8518,7 @@ func (c *ClientWithResponses) GetMetricsWithResponse(ctx context.Context, reqEdi
 
 // ReadyzWithResponse Readiness probe
 //
-// Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not answer within a second. It needs no token.
+// Returns 200 while the service takes work, 503 SHUTTING_DOWN while it starts or shuts down, and 503 DATABASE_UNAVAILABLE while its database does not respond within a second. It needs no token.
 //
 // Returns a wrapper object for the known response body format(s).
 //
