@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -66,9 +67,12 @@ type Cluster struct {
 	stopDispatching, stopBackground context.CancelFunc
 	wake                            chan struct{}
 	// listened is closed once the node first listens for notifications.
-	listened                            chan struct{}
-	listening                           sync.Once
-	startedAt                           time.Time
+	listened  chan struct{}
+	listening sync.Once
+	startedAt time.Time
+	// renewed is when the last successful lease renewal began, in Unix
+	// nanoseconds.
+	renewed                             atomic.Int64
 	failing                             failureLog
 	resources                           func() json.RawMessage
 	requestedJobs, queueLimit, clusterN int
@@ -181,6 +185,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 	c.loadHistory(ctx)
 	c.startedAt = time.Now()
+	c.renewed.Store(c.startedAt.UnixNano())
 	ids, err := c.cs.expired(ctx, true)
 	if err != nil {
 		return fmt.Errorf("finding the jobs of this node's previous process: %w", err)

@@ -31,8 +31,12 @@ func (c *Cluster) dispatchLoop(ctx context.Context) {
 // than its limit.
 func (c *Cluster) dispatch(ctx context.Context) {
 	for {
+		// A node whose renewals fail would lose the jobs it claims, so it
+		// claims none until a renewal succeeds.
+		stale := time.Since(time.Unix(0, c.renewed.Load())) > 2*c.cfg.Lease/3
+		c.failing.check("claiming jobs while lease renewals are late", staleError(stale))
 		c.mu.Lock()
-		free := c.started && !c.closing && len(c.local) < c.limitLocked()
+		free := c.started && !c.closing && !stale && len(c.local) < c.limitLocked()
 		// A job this node still runs may be queued again after the
 		// node lost its lease on it, and must not run twice here.
 		running := make([]string, 0, len(c.local))
@@ -53,6 +57,17 @@ func (c *Cluster) dispatch(ctx context.Context) {
 		}
 		c.launch(job)
 	}
+}
+
+// errRenewalsLate reports that the node's last lease renewal is too old
+// for it to claim jobs.
+var errRenewalsLate = errors.New("the last lease renewal is older than two thirds of a lease")
+
+func staleError(stale bool) error {
+	if stale {
+		return errRenewalsLate
+	}
+	return nil
 }
 
 // launch runs job, which this node just claimed.
@@ -260,8 +275,13 @@ func (c *Cluster) leaseLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			c.renew(ctx)
-			c.reap(ctx)
+			// A renewal that takes longer than the time between two
+			// renewals is given up, so that a hung connection cannot stop
+			// the loop.
+			tickCtx, cancel := context.WithTimeout(ctx, c.cfg.Lease/3)
+			c.renew(tickCtx)
+			c.reap(tickCtx)
+			cancel()
 		case <-poll.C:
 			c.poll(ctx)
 		}
@@ -286,12 +306,6 @@ func (c *Cluster) renew(ctx context.Context) {
 	if resources != nil {
 		sample = resources()
 	}
-	// NOTE: until the locks are back, another server can start on the
-	// database, and one that took this node's name or runs alone would
-	// queue this node's running jobs again.
-	if err := c.db.RetakeClusterLocks(ctx); ctx.Err() == nil {
-		c.failing.check("taking the node locks again after losing their connection", err)
-	}
 	held, err := c.cs.renew(ctx, running, slots, c.cfg.MaxConcurrentJobs, sample, c.startedAt)
 	if ctx.Err() != nil {
 		return
@@ -300,6 +314,7 @@ func (c *Cluster) renew(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	c.renewed.Store(renewedAt.UnixNano())
 	holding := make(map[string]heldJob, len(held))
 	for _, h := range held {
 		holding[h.id] = h
@@ -351,9 +366,9 @@ func (c *Cluster) requeue(ctx context.Context, id string, own bool) error {
 		return err
 	}
 	if next.State.Final() {
-		c.log.Info("job of a stopped node ended", "job_id", id, "stopped_node", holder, "state", next.State)
+		c.log.Info("job ended because its node stopped renewing its lease", "job_id", id, "previous_node", holder, "state", next.State)
 	} else {
-		c.log.Info("job of a stopped node queued again", "job_id", id, "stopped_node", holder, "attempt", next.Attempt)
+		c.log.Info("job queued again because its node stopped renewing its lease", "job_id", id, "previous_node", holder, "attempt", next.Attempt)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 
@@ -199,9 +200,9 @@ func (c *serveConfig) checkCluster() []error {
 	switch {
 	case c.NodeName != "" && !c.Cluster:
 		errs = append(errs, errors.New("--node-name names a cluster node; add --cluster or leave it out"))
-	case len(c.NodeName) > 200 || strings.TrimSpace(c.NodeName) != c.NodeName ||
+	case utf8.RuneCountInString(c.NodeName) > 200 || !utf8.ValidString(c.NodeName) || strings.TrimSpace(c.NodeName) != c.NodeName ||
 		strings.ContainsFunc(c.NodeName, func(r rune) bool { return r < ' ' || r == 0x7f }):
-		errs = append(errs, fmt.Errorf("--node-name must be at most 200 characters, without control characters "+
+		errs = append(errs, fmt.Errorf("--node-name must be at most 200 characters of UTF-8, without control characters "+
 			"or leading or trailing spaces, got %q", c.NodeName))
 	case c.Cluster && c.NodeName == "":
 		// The host name stays the same across restarts, so a restarted

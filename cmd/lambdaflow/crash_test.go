@@ -299,7 +299,7 @@ func logOutcomes(t *testing.T, jobs map[string]crashJob) {
 // that finished, and a job that a restarted server or a cluster node
 // ended after the process that ran it stopped.
 var endMessages = map[string]bool{
-	"job finished": true, "job ended by recovery": true, "job of a stopped node ended": true,
+	"job finished": true, "job ended by recovery": true, "job ended because its node stopped renewing its lease": true,
 }
 
 // checkEndedOnce checks the final state and attempt of every job, and

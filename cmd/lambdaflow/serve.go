@@ -112,13 +112,61 @@ func serve(ctx context.Context, cfg *serveConfig) error {
 		cfg.serving(ln.Addr().String())
 	}
 
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	lockLost := make(chan error, 1)
+	go s.watchLocks(watchCtx, lockLost)
+
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down", "grace", cfg.ShutdownGrace)
 	case err := <-errc:
 		logger.Error("HTTP server stopped", "error", err)
+	case err := <-lockLost:
+		logger.Error("another lambdaflow server took this server's database lock after the connection that held it broke; "+
+			"shutting down so that no job runs twice", "error", err, "grace", cfg.ShutdownGrace)
+		return errors.Join(err, s.shutdown())
 	}
 	return s.shutdown()
+}
+
+// watchLocks takes the node's PostgreSQL advisory locks again whenever
+// the connection that held them broke, such as when PostgreSQL
+// restarted, until ctx ends. It sends the error to lost when another
+// server took a lock meanwhile. A cluster node checks every third of its
+// lease, a single server every 5 seconds.
+func (s *server) watchLocks(ctx context.Context, lost chan<- error) {
+	if s.db.Dialect() != database.Postgres {
+		return
+	}
+	interval := 5 * time.Second
+	if s.cfg.Cluster {
+		interval = s.cfg.NodeLease / 3
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		checkCtx, cancel := context.WithTimeout(ctx, interval)
+		err := s.db.RetakeLocks(checkCtx)
+		cancel()
+		switch {
+		case errors.Is(err, database.ErrNodeLocked) || errors.Is(err, database.ErrNodeNameTaken):
+			lost <- err
+			return
+		case err != nil && ctx.Err() == nil && !failing:
+			s.logger.Warn("taking the database lock again failed; retrying", "error", err)
+			failing = true
+		case err == nil && failing:
+			s.logger.Info("database lock taken again")
+			failing = false
+		}
+	}
 }
 
 func (s *server) start(ctx context.Context) (net.Listener, error) {
@@ -322,8 +370,10 @@ func (s *server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
 	defer cancel()
 	if err := s.db.PingContext(ctx); err != nil {
+		// The error names the database's host, which this public route
+		// does not show.
 		httpapi.WriteError(c, httpapi.NewProblem(http.StatusServiceUnavailable, httpapi.CodeDatabaseUnavailable,
-			"the database is unavailable: "+err.Error()))
+			"the database is unavailable"))
 		return
 	}
 	c.JSON(http.StatusOK, HealthStatus{Status: "ready"})

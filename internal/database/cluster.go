@@ -2,7 +2,6 @@ package database
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -27,29 +26,9 @@ func OpenPostgresClusterNode(ctx context.Context, rawURL, node string) (*DB, err
 		db.lockMu.Lock()
 		defer db.lockMu.Unlock()
 		db.node = node
+		db.relock = db.joinCluster
 		return db.joinCluster(ctx)
 	})
-}
-
-// RetakeClusterLocks takes the cluster node's locks again when the
-// connection that held them broke, as it does when PostgreSQL restarts,
-// and otherwise does nothing. It returns an error wrapping ErrNodeLocked
-// or ErrNodeNameTaken when a server that started since holds one of
-// them.
-func (db *DB) RetakeClusterLocks(ctx context.Context) error {
-	db.lockMu.Lock()
-	defer db.lockMu.Unlock()
-	if db.lockConn == nil && db.node == "" {
-		return nil
-	}
-	if db.lockConn != nil {
-		if err := db.lockConn.PingContext(ctx); err == nil {
-			return nil
-		}
-		db.lockConn.Close()
-		db.lockConn, db.unlock = nil, nil
-	}
-	return db.joinCluster(ctx)
 }
 
 // joinCluster takes the shared node lock and the lock of the node name on
@@ -66,24 +45,18 @@ func (db *DB) joinCluster(ctx context.Context) error {
 	err = conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock_shared($1), pg_try_advisory_lock($2)",
 		nodeKey, nameKey).Scan(&shared, &named)
 	if err != nil {
-		conn.Close()
+		discard(conn)
 		return fmt.Errorf("taking the node lock: %w", err)
 	}
 	if !shared || !named {
-		// Closing the connection releases whichever lock was taken.
-		conn.Close()
+		// Ending the session releases whichever lock was taken.
+		discard(conn)
 		if !shared {
 			return ErrNodeLocked
 		}
-		return fmt.Errorf("node name %q: %w", node, ErrNodeNameTaken)
+		return fmt.Errorf("node name %q: %w; give this node another --node-name", node, ErrNodeNameTaken)
 	}
-	db.lockConn = conn
-	db.unlock = func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock_shared($1), pg_advisory_unlock($2)", nodeKey, nameKey)
-		return errors.Join(err, conn.Close())
-	}
+	db.holdLocks(conn, "SELECT pg_advisory_unlock_shared($1), pg_advisory_unlock($2)", nodeKey, nameKey)
 	return nil
 }
 
@@ -102,16 +75,17 @@ func (db *DB) Lock(ctx context.Context, purpose string) (func(), error) {
 	}
 	key := db.AdvisoryKey(purpose)
 	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
-		conn.Close()
+		// A lock taken as the wait was cancelled must not stay with the
+		// pooled connection.
+		discard(conn)
 		return nil, err
 	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		// Closing a connection that failed to unlock discards it, and
-		// the session's end releases the lock.
 		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
-			conn.Raw(func(any) error { return driver.ErrBadConn })
+			discard(conn)
+			return
 		}
 		conn.Close()
 	}, nil

@@ -32,13 +32,15 @@ const (
 type DB struct {
 	db      *sql.DB
 	dialect Dialect
-	// lockMu guards unlock, lockConn and node.
+	// lockMu guards the fields below.
 	lockMu sync.Mutex
-	// unlock releases the node lock of a PostgreSQL database; see
-	// LockNode. lockConn is the connection that holds a cluster node's
-	// locks, and node the node's name.
-	unlock   func() error
+	// lockConn is the connection that holds the node's advisory locks on
+	// a PostgreSQL database, unlock releases them, and relock takes them
+	// again; see LockNode and OpenPostgresClusterNode. node is the name
+	// of a cluster node.
 	lockConn *sql.Conn
+	unlock   func() error
+	relock   func(context.Context) error
 	node     string
 	// url and schema are the connection URL and current schema of a
 	// PostgreSQL database, for Listen and AdvisoryKey.

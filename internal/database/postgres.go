@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -161,39 +162,78 @@ func applyPostgres(ctx context.Context, tx *sql.Tx, name string) error {
 // node holds the lock on the same database and schema. On SQLite it does
 // nothing.
 //
-// NOTE: PostgreSQL releases the lock when that connection breaks, for
-// example when the server restarts, and LockNode does not notice. A
-// second node started after that would not be rejected.
+// PostgreSQL releases the lock when that connection breaks, for example
+// when the server restarts; RetakeLocks takes it again.
 func (db *DB) LockNode(ctx context.Context) error {
 	if db.dialect != Postgres {
 		return nil
 	}
+	db.lockMu.Lock()
+	defer db.lockMu.Unlock()
+	db.relock = db.lockNode
+	return db.lockNode(ctx)
+}
+
+// lockNode takes the node lock on a connection of its own. The caller
+// holds lockMu.
+func (db *DB) lockNode(ctx context.Context) error {
 	conn, err := db.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("taking the node lock: %w", err)
 	}
-	schema, err := currentSchema(ctx, conn)
-	if err != nil {
-		conn.Close()
-		return err
-	}
-	key := lockKey("node", schema)
+	key := lockKey("node", db.schema)
 	var locked bool
 	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&locked); err != nil {
-		conn.Close()
+		discard(conn)
 		return fmt.Errorf("taking the node lock: %w", err)
 	}
 	if !locked {
-		conn.Close()
+		discard(conn)
 		return ErrNodeLocked
 	}
+	db.holdLocks(conn, "SELECT pg_advisory_unlock($1)", key)
+	return nil
+}
+
+// holdLocks keeps conn, which holds advisory locks, until Close, which
+// releases them with the unlock statement.
+func (db *DB) holdLocks(conn *sql.Conn, unlock string, keys ...any) {
+	db.lockConn = conn
 	db.unlock = func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", key)
+		_, err := conn.ExecContext(ctx, unlock, keys...)
 		return errors.Join(err, conn.Close())
 	}
-	return nil
+}
+
+// discard closes conn and ends its session, which releases the advisory
+// locks it holds. Closing a *sql.Conn alone would return it to the pool
+// with its locks.
+func discard(conn *sql.Conn) {
+	conn.Raw(func(any) error { return driver.ErrBadConn })
+	conn.Close()
+}
+
+// RetakeLocks takes the node's locks again when the connection that held
+// them broke, as it does when PostgreSQL restarts, and otherwise does
+// nothing. It returns an error wrapping ErrNodeLocked or ErrNodeNameTaken
+// when a server that started since holds one of them, and another error
+// when the database cannot be reached.
+func (db *DB) RetakeLocks(ctx context.Context) error {
+	db.lockMu.Lock()
+	defer db.lockMu.Unlock()
+	if db.relock == nil {
+		return nil
+	}
+	if db.lockConn != nil {
+		if err := db.lockConn.PingContext(ctx); err == nil {
+			return nil
+		}
+		discard(db.lockConn)
+		db.lockConn, db.unlock = nil, nil
+	}
+	return db.relock(ctx)
 }
 
 // querier is a *sql.DB, *sql.Tx or *sql.Conn.
