@@ -154,6 +154,9 @@ export class StopDialog {
   }
 
   async closed() {
+    // The close event is queued, so it may arrive after the dialog was
+    // opened again for the next stop. That open owns this.job.
+    if (this.dialog.open) return;
     const job = this.job;
     this.job = null;
     // A live refresh may have replaced the button that opened the
