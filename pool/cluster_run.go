@@ -151,7 +151,7 @@ func (c *Cluster) finish(aj *activeJob, outcome Outcome, runErr, cause error) {
 	}
 	switch {
 	case lost || errors.Is(err, errLeaseLost):
-		c.log.Warn("dropping the end of a job whose lease this node lost; another node queued it again",
+		c.log.Warn("dropping the end of a job whose lease this node lost; another node queued it again or ended it",
 			"job_id", final.ID, "state", final.State)
 	case err != nil:
 		c.log.Error("storing the end of a job failed; when its lease expires another node queues it again",
