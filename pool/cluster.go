@@ -72,14 +72,17 @@ type Cluster struct {
 	startedAt time.Time
 	// renewed is when the last successful lease renewal began, in Unix
 	// nanoseconds.
-	renewed                             atomic.Int64
-	failing                             failureLog
-	resources                           func() json.RawMessage
-	requestedJobs, queueLimit, clusterN int
+	renewed atomic.Int64
+	failing failureLog
 
 	// mu guards the fields below and the activeJob records of local.
 	mu               sync.Mutex
 	started, closing bool
+	// requestedJobs, queueLimit and clusterN are the stored settings;
+	// clusterN is 0 for no cluster-wide limit.
+	requestedJobs, queueLimit, clusterN int
+	// resources returns the sample that each heartbeat stores.
+	resources func() json.RawMessage
 	// local holds the jobs this node runs, until their end is stored.
 	local map[string]*activeJob
 	// waiters holds a channel per awaited job, closed when it ends.
@@ -120,6 +123,7 @@ func NewCluster(cfg ClusterConfig, db *database.DB, runner Runner) (*Cluster, er
 	if cfg.Lease < 300*time.Millisecond || cfg.Poll < 10*time.Millisecond {
 		return nil, fmt.Errorf("invalid cluster: Lease %s must be at least 300ms and Poll %s at least 10ms", cfg.Lease, cfg.Poll)
 	}
+
 	log := cfg.Logger.With("component", "pool", "node", cfg.Node)
 	c := &Cluster{
 		cfg:           cfg,

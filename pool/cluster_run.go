@@ -302,11 +302,12 @@ func (c *Cluster) renew(ctx context.Context) {
 		running = append(running, id)
 	}
 	c.mu.Unlock()
+
 	var sample json.RawMessage
 	if resources != nil {
 		sample = resources()
 	}
-	held, err := c.cs.renew(ctx, running, slots, c.cfg.MaxConcurrentJobs, sample, c.startedAt)
+	leased, err := c.cs.renew(ctx, running, slots, c.cfg.MaxConcurrentJobs, sample, c.startedAt)
 	if ctx.Err() != nil {
 		return
 	}
@@ -315,14 +316,15 @@ func (c *Cluster) renew(ctx context.Context) {
 		return
 	}
 	c.renewed.Store(renewedAt.UnixNano())
-	holding := make(map[string]heldJob, len(held))
-	for _, h := range held {
-		holding[h.id] = h
+
+	byID := make(map[string]leasedJob, len(leased))
+	for _, h := range leased {
+		byID[h.id] = h
 	}
 	var stopped []string
 	c.mu.Lock()
 	for id, aj := range c.local {
-		h, ok := holding[id]
+		h, ok := byID[id]
 		switch {
 		case aj.ended || aj.leaseLost || aj.claimedAt.After(renewedAt):
 		case !ok || h.attempt != aj.job.Attempt:
@@ -334,6 +336,7 @@ func (c *Cluster) renew(ctx context.Context) {
 		}
 	}
 	c.mu.Unlock()
+
 	for _, id := range stopped {
 		c.stopFromDatabase(id)
 	}

@@ -33,7 +33,8 @@ import (
 // Each transaction sends its changes with pg_notify, which PostgreSQL
 // delivers to the listening nodes when it commits.
 
-// activeStates and holdingStates are SQL lists of job states.
+// waitingStates, holdingStates and activeStates are SQL lists of job
+// states.
 const (
 	waitingStates = "('QUEUED', 'BLOCKED')"
 	holdingStates = "('RUNNING', 'CANCELLING')"
@@ -76,7 +77,7 @@ type note struct {
 	Settings bool `json:"settings,omitempty"`
 }
 
-// tx is one cluster transaction and the notes it sends at commit.
+// clusterTx is one cluster transaction and the notes it sends at commit.
 type clusterTx struct {
 	*database.Tx
 	s     *clusterStore
@@ -205,6 +206,7 @@ func (s *clusterStore) insert(ctx context.Context, job *Job, queueLimit int, ret
 	if err := tx.lockKey(ctx, job.LockKey); err != nil {
 		return nil, err
 	}
+
 	var depth int
 	var seq int64
 	err = tx.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM jobs WHERE state IN "+waitingStates+"), "+
@@ -215,6 +217,7 @@ func (s *clusterStore) insert(ctx context.Context, job *Job, queueLimit int, ret
 	if depth >= queueLimit {
 		return nil, &QueueFullError{Depth: depth, Limit: queueLimit, RetryAfter: retryAfter}
 	}
+
 	stored := job.Clone()
 	stored.Seq = seq
 	if stored.State, err = tx.waitingState(ctx, job.LockKey, seq); err != nil {
@@ -227,6 +230,7 @@ func (s *clusterStore) insert(ctx context.Context, job *Job, queueLimit int, ret
 	if _, err := tx.ExecContext(ctx, insertJob, args...); err != nil {
 		return nil, fmt.Errorf("inserting job %s: %w", job.ID, err)
 	}
+
 	tx.changed(stored)
 	if err := tx.commit(ctx); err != nil {
 		return nil, err
@@ -249,6 +253,7 @@ func (s *clusterStore) claim(ctx context.Context, skip []string) (*Job, error) {
 	if err := tx.lock(ctx, "claim"); err != nil {
 		return nil, err
 	}
+
 	var full bool
 	err = tx.QueryRowContext(ctx, "SELECT COALESCE((SELECT value::bigint FROM settings WHERE key = ? AND value ~ '^[0-9]{1,9}$'), 0) "+
 		"BETWEEN 1 AND (SELECT COUNT(*) FROM jobs WHERE state IN "+holdingStates+")", settingClusterJobs).Scan(&full)
@@ -258,6 +263,7 @@ func (s *clusterStore) claim(ctx context.Context, skip []string) (*Job, error) {
 	if full {
 		return nil, nil
 	}
+
 	var id string
 	if skip == nil {
 		skip = []string{}
@@ -271,6 +277,7 @@ func (s *clusterStore) claim(ctx context.Context, skip []string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	job, err := scanJob(tx.QueryRowContext(ctx, "UPDATE jobs SET state = 'RUNNING', started_at = ?, node = ?, "+
 		"lease_expires_at = now() + ?::bigint * interval '1 millisecond' WHERE id = ?"+returningJob,
 		timestamp.Now().Format(timestamp.Layout), s.node, s.lease.Milliseconds(), id))
@@ -327,34 +334,48 @@ func (s *clusterStore) holds(stored *Job, attempt int) bool {
 		(stored.State == StateRunning || stored.State == StateCancelling)
 }
 
+// beginOnLockOf starts a transaction that holds the advisory lock of the
+// lock key of the job with the given id, and returns it with the key. It
+// returns an error wrapping ErrJobNotFound for an unknown id.
+func (s *clusterStore) beginOnLockOf(ctx context.Context, id string) (*clusterTx, string, error) {
+	if !database.IsText(id) {
+		return nil, "", fmt.Errorf("job %q: %w", id, ErrJobNotFound)
+	}
+	var key string
+	err := s.db.QueryRowContext(ctx, "SELECT lock_key FROM jobs WHERE id = ?", id).Scan(&key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", fmt.Errorf("job %s: %w", id, ErrJobNotFound)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := tx.lockKey(ctx, key); err != nil {
+		tx.Rollback()
+		return nil, "", err
+	}
+	return tx, key, nil
+}
+
 // stop stops the job with the given id: a waiting job ends CANCELLED
 // and a running one becomes CANCELLING, and a notification makes its
 // node stop the run. It returns the job's new record, the unchanged record of a
 // CANCELLING job, or ErrJobFinished or ErrJobNotFound.
 func (s *clusterStore) stop(ctx context.Context, id string, record *StopRecord) (*Job, error) {
-	if !database.IsText(id) {
-		return nil, fmt.Errorf("job %q: %w", id, ErrJobNotFound)
-	}
-	var key string
-	err := s.db.QueryRowContext(ctx, "SELECT lock_key FROM jobs WHERE id = ?", id).Scan(&key)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("job %s: %w", id, ErrJobNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	tx, err := s.begin(ctx)
+	tx, key, err := s.beginOnLockOf(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	if err := tx.lockKey(ctx, key); err != nil {
-		return nil, err
-	}
 	job, err := tx.getJob(ctx, id, true)
 	if err != nil {
 		return nil, err
 	}
+
 	var next *Job
 	switch {
 	case job.State.Final():
@@ -424,18 +445,18 @@ func deref(s *string) string {
 	return *s
 }
 
-// heldJob is the stored state of a job this node holds.
-type heldJob struct {
+// leasedJob is the stored state of a job whose lease this node renewed.
+type leasedJob struct {
 	id      string
 	state   State
 	attempt int
 }
 
 // renew extends the leases of running, the jobs this node runs, records
-// its heartbeat, and returns those of them it still holds. A job the node
+// its heartbeat, and returns those of them whose leases it extended. A job the node
 // holds in the database but no longer runs, such as one whose end it
 // could not store, keeps its lease until it expires.
-func (s *clusterStore) renew(ctx context.Context, running []string, slots, maxSlots int, resources json.RawMessage, startedAt time.Time) ([]heldJob, error) {
+func (s *clusterStore) renew(ctx context.Context, running []string, slots, maxSlots int, resources json.RawMessage, startedAt time.Time) ([]leasedJob, error) {
 	if running == nil {
 		running = []string{}
 	}
@@ -446,19 +467,20 @@ func (s *clusterStore) renew(ctx context.Context, running []string, slots, maxSl
 		return nil, fmt.Errorf("renewing leases: %w", err)
 	}
 	defer rows.Close()
-	var held []heldJob
+	var leased []leasedJob
 	for rows.Next() {
-		var h heldJob
+		var h leasedJob
 		var state string
 		if err := rows.Scan(&h.id, &state, &h.attempt); err != nil {
 			return nil, fmt.Errorf("renewing leases: %w", err)
 		}
 		h.state = State(state)
-		held = append(held, h)
+		leased = append(leased, h)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("renewing leases: %w", err)
 	}
+
 	var res sql.NullString
 	if len(resources) > 0 {
 		res = sql.NullString{String: string(resources), Valid: true}
@@ -472,7 +494,7 @@ func (s *clusterStore) renew(ctx context.Context, running []string, slots, maxSl
 	if err != nil {
 		return nil, fmt.Errorf("recording the heartbeat: %w", err)
 	}
-	return held, nil
+	return leased, nil
 }
 
 // expired returns the ids of the jobs whose lease expired, or, with own
@@ -508,18 +530,11 @@ func (s *clusterStore) expired(ctx context.Context, own bool) ([]string, error) 
 // node that held the job, or a nil record when the job no longer needs
 // one.
 func (s *clusterStore) requeue(ctx context.Context, id string, own bool) (*Job, string, error) {
-	var key string
-	if err := s.db.QueryRowContext(ctx, "SELECT lock_key FROM jobs WHERE id = ?", id).Scan(&key); err != nil {
-		return nil, "", err
-	}
-	tx, err := s.begin(ctx)
+	tx, key, err := s.beginOnLockOf(ctx, id)
 	if err != nil {
 		return nil, "", err
 	}
 	defer tx.Rollback()
-	if err := tx.lockKey(ctx, key); err != nil {
-		return nil, "", err
-	}
 	var expired bool
 	err = tx.QueryRowContext(ctx, "SELECT state IN "+holdingStates+" AND (lease_expires_at < now() OR (? AND node = ?)) "+
 		"FROM jobs WHERE id = ? FOR UPDATE", own, s.node, id).Scan(&expired)
@@ -530,6 +545,7 @@ func (s *clusterStore) requeue(ctx context.Context, id string, own bool) (*Job, 
 	if err != nil {
 		return nil, "", err
 	}
+
 	next, requeued := recoveredRecord(job)
 	if next.State == StateFailed {
 		next.Error.Message = fmt.Sprintf("node %s stopped renewing its lease while attempt %d of the job ran, "+

@@ -110,7 +110,7 @@ func awaitClusterFinal(t *testing.T, n *clusterNode, id string) *pool.Job {
 	return job
 }
 
-func TestClusterNodesTakeJobsFromOneQueueInOrder(t *testing.T) {
+func TestClusterSharesOneFIFOQueue(t *testing.T) {
 	nodes := startCluster(t, "a", "b")
 	a, b := nodes[0], nodes[1]
 	var jobs []*pool.Job

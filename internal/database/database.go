@@ -35,9 +35,9 @@ type DB struct {
 	// lockMu guards the fields below.
 	lockMu sync.Mutex
 	// lockConn is the connection that holds the node's advisory locks on
-	// a PostgreSQL database, unlock releases them, and relock takes them
-	// again; see LockNode and OpenPostgresClusterNode. node is the name
-	// of a cluster node.
+	// a PostgreSQL database. unlock releases the locks and relock takes
+	// them again (see LockNode and OpenPostgresClusterNode). node is the
+	// name of a cluster node.
 	lockConn *sql.Conn
 	unlock   func() error
 	relock   func(context.Context) error
